@@ -1,0 +1,136 @@
+"""Rules that relate several parts of the park file, each reported with its exact path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from core.park.models import Enterprise, Meter, Park
+from core.units import dimension
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+def cross_field_issues(park: Park) -> list[ConfigIssue]:
+    return [
+        *_duplicate_ids(park),
+        *_factor_issues(park),
+        *_meter_issues(park),
+        *_roadmap_issues(park),
+    ]
+
+
+def _duplicate_ids(park: Park) -> Iterator[ConfigIssue]:
+    seen: dict[tuple[str, str], str] = {}
+
+    def check(kind: str, value: str, path: str) -> Iterator[ConfigIssue]:
+        first = seen.setdefault((kind, value), path)
+        if first != path:
+            yield ConfigIssue(path, f"duplicate {kind} id {value!r} (first at {first})")
+
+    for f, factor in enumerate(park.factors):
+        yield from check("factor", factor.key, f"factors[{f}].key")
+    for s, site in enumerate(park.sites):
+        yield from check("site", site.id, f"sites[{s}].id")
+        for e, ent in enumerate(site.enterprises):
+            yield from check("enterprise", ent.id, f"sites[{s}].enterprises[{e}].id")
+            yield from check("gateway", ent.gateway_id, f"sites[{s}].enterprises[{e}].gateway")
+            for m, meter in enumerate(ent.meters):
+                yield from check("meter", meter.id, f"sites[{s}].enterprises[{e}].meters[{m}].id")
+
+
+def _factor_issues(park: Park) -> Iterator[ConfigIssue]:
+    known = {f.key for f in park.factors}
+    for kind, key in park.default_factors.items():
+        if key not in known:
+            yield ConfigIssue(f"default_factors.{kind}", f"unknown factor {key!r}")
+    for f, factor in enumerate(park.factors):
+        seen: set[object] = set()
+        for v, value in enumerate(factor.values):
+            if value.valid_from in seen:
+                yield ConfigIssue(
+                    f"factors[{f}].values[{v}].valid_from",
+                    f"{value.valid_from.isoformat()!r} appears twice for factor {factor.key!r}",
+                )
+            seen.add(value.valid_from)
+
+
+def _parent_issue(ent: Enterprise, meter: Meter) -> str | None:
+    if meter.parent is None:
+        return None
+    parent = next((m for m in ent.meters if m.id == meter.parent), None)
+    if parent is None or parent.id == meter.id:
+        return f"{meter.parent!r} is not another meter of enterprise {ent.id!r}"
+    if parent.kind != meter.kind or parent.parent is not None:
+        return f"{meter.parent!r} must be a main meter of the same kind ({meter.kind.value})"
+    return None
+
+
+def _meter_issues(park: Park) -> Iterator[ConfigIssue]:
+    factors = {f.key: f for f in park.factors}
+    for s, site in enumerate(park.sites):
+        for e, ent in enumerate(site.enterprises):
+            for m, meter in enumerate(ent.meters):
+                path = f"sites[{s}].enterprises[{e}].meters[{m}]"
+                parent_issue = _parent_issue(ent, meter)
+                if parent_issue:
+                    yield ConfigIssue(f"{path}.parent", parent_issue)
+                if meter.site is not None and meter.site != site.id:
+                    yield ConfigIssue(
+                        f"{path}.site", f"{meter.site!r} differs from its site {site.id!r}"
+                    )
+                if meter.enterprise is not None and meter.enterprise != ent.id:
+                    yield ConfigIssue(
+                        f"{path}.enterprise",
+                        f"{meter.enterprise!r} differs from its enterprise {ent.id!r}",
+                    )
+                if meter.reading == "delta" and meter.interval_s is None:
+                    yield ConfigIssue(f"{path}.interval_s", "required for a delta meter")
+                if meter.reading == "counter" and meter.interval_s is not None:
+                    yield ConfigIssue(f"{path}.interval_s", "only delta meters have an interval")
+                if meter.reading == "delta" and meter.rollover is not None:
+                    yield ConfigIssue(f"{path}.rollover", "only counter meters roll over")
+                key = park.factor_key_for(meter)
+                if key is None:
+                    yield ConfigIssue(
+                        f"{path}.factor",
+                        f"no factor given and no default_factors entry for kind {meter.kind!r}",
+                    )
+                elif key not in factors:
+                    yield ConfigIssue(f"{path}.factor", f"unknown factor {key!r}")
+                elif dimension(factors[key].unit) != dimension(meter.unit):
+                    yield ConfigIssue(
+                        f"{path}.unit",
+                        f"{meter.unit!r} does not convert to {factors[key].unit!r} "
+                        f"of factor {key!r}",
+                    )
+
+
+def _roadmap_issues(park: Park) -> Iterator[ConfigIssue]:
+    for s, site in enumerate(park.sites):
+        if site.roadmap is None:
+            continue
+        previous_year = site.roadmap.baseline.year
+        previous_pct = 0.0
+        for i, milestone in enumerate(site.roadmap.milestones):
+            path = f"sites[{s}].roadmap.milestones[{i}]"
+            if milestone.year <= previous_year:
+                yield ConfigIssue(
+                    f"{path}.year",
+                    f"{milestone.year} must come after {previous_year} "
+                    "(milestones follow the baseline in increasing years)",
+                )
+            if milestone.reduction_pct < previous_pct:
+                yield ConfigIssue(
+                    f"{path}.reduction_pct",
+                    f"{milestone.reduction_pct} is below the earlier milestone's {previous_pct}",
+                )
+            previous_year = milestone.year
+            previous_pct = milestone.reduction_pct

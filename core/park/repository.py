@@ -1,0 +1,241 @@
+"""All SQL for the park configuration: idempotent apply and read-back.
+
+Upserts only touch a row when a value actually changed (`IS DISTINCT FROM`), so
+applying the same file twice leaves every row, `updated_at` included, as it was.
+Meters and enterprises missing from a new file are deactivated, never deleted:
+their readings and history stay.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from core.park.models import Park
+
+
+@dataclass
+class ApplySummary:
+    """Rows inserted, changed and deactivated per table: what `config apply` reports."""
+
+    inserted: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    deactivated: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        return any(c.total() for c in (self.inserted, self.updated, self.deactivated))
+
+
+def _upsert(
+    conn: Connection, summary: ApplySummary, table: str, key: tuple[str, ...], row: dict[str, Any]
+) -> None:
+    columns = list(row)
+    updates = [c for c in columns if c not in key]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - identifiers are ours
+        f"VALUES ({', '.join(':' + c for c in columns)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
+        + ", updated_at = now() WHERE "
+        + f"({', '.join(f'{table}.{c}' for c in updates)}) IS DISTINCT FROM "
+        + f"({', '.join(f'EXCLUDED.{c}' for c in updates)}) "
+        + "RETURNING (xmax = 0) AS inserted"
+    )
+    result = conn.execute(text(sql), row).scalar_one_or_none()
+    if result is True:
+        summary.inserted[table] += 1
+    elif result is False:
+        summary.updated[table] += 1
+
+
+def _deactivate_missing(
+    conn: Connection, summary: ApplySummary, table: str, keep: list[str]
+) -> None:
+    result = conn.execute(
+        text(
+            f"UPDATE {table} SET active = false, updated_at = now() "  # noqa: S608
+            "WHERE active AND NOT (id = ANY(:keep))"
+        ),
+        {"keep": keep},
+    )
+    if result.rowcount:
+        summary.deactivated[table] += result.rowcount
+
+
+def apply_park(conn: Connection, park: Park) -> ApplySummary:
+    """Make the stored configuration equal the file, within the caller's transaction."""
+    summary = ApplySummary()
+    for factor in park.factors:
+        _upsert(
+            conn,
+            summary,
+            "emission_factors",
+            ("key",),
+            {
+                "key": factor.key,
+                "unit": factor.unit,
+                "description": factor.description,
+            },
+        )
+        for value in factor.values:
+            _upsert(
+                conn,
+                summary,
+                "emission_factor_values",
+                ("factor_key", "valid_from"),
+                {
+                    "factor_key": factor.key,
+                    "valid_from": value.valid_from,
+                    "published_at": value.published_at,
+                    "kgco2e_per_unit": value.kgco2e_per_unit,
+                    "source": value.source,
+                },
+            )
+    for site in park.sites:
+        _upsert(
+            conn,
+            summary,
+            "sites",
+            ("id",),
+            {
+                "id": site.id,
+                "name": site.name,
+                "timezone": site.timezone,
+                "active": True,
+            },
+        )
+        _apply_roadmap(conn, summary, park, site.id)
+        for ent in site.enterprises:
+            _upsert(
+                conn,
+                summary,
+                "enterprises",
+                ("id",),
+                {
+                    "id": ent.id,
+                    "site_id": site.id,
+                    "name": ent.name,
+                    "industry": ent.industry.value,
+                    "gateway": ent.gateway_id,
+                    "active": True,
+                },
+            )
+            for meter in ent.meters:
+                _upsert(
+                    conn,
+                    summary,
+                    "meters",
+                    ("id",),
+                    {
+                        "id": meter.id,
+                        "site_id": site.id,
+                        "enterprise_id": ent.id,
+                        "kind": meter.kind.value,
+                        "unit": meter.unit,
+                        "reading": meter.reading,
+                        "rollover": meter.rollover,
+                        "interval_s": meter.interval_s,
+                        "max_gap_s": meter.max_gap_s,
+                        "factor_key": park.factor_key_for(meter),
+                        "commissioned_at": meter.commissioned_at,
+                        "parent_id": meter.parent,
+                        "description": meter.description,
+                        "active": True,
+                    },
+                )
+    _deactivate_missing(conn, summary, "meters", [m.id for _, _, m in park.meters()])
+    _deactivate_missing(
+        conn, summary, "enterprises", [e.id for s in park.sites for e in s.enterprises]
+    )
+    _deactivate_missing(conn, summary, "sites", [s.id for s in park.sites])
+    return summary
+
+
+def _apply_roadmap(conn: Connection, summary: ApplySummary, park: Park, site_id: str) -> None:
+    site = next(s for s in park.sites if s.id == site_id)
+    if site.roadmap is None:
+        return
+    baseline = site.roadmap.baseline
+    _upsert(
+        conn,
+        summary,
+        "roadmaps",
+        ("site_id",),
+        {
+            "site_id": site_id,
+            "baseline_year": baseline.year,
+            "baseline_tco2e": baseline.tco2e,
+            "note": baseline.note,
+        },
+    )
+    years = [m.year for m in site.roadmap.milestones]
+    removed = conn.execute(
+        text("DELETE FROM roadmap_milestones WHERE site_id = :site AND NOT (year = ANY(:years))"),
+        {"site": site_id, "years": years},
+    ).rowcount
+    if removed:
+        summary.deactivated["roadmap_milestones"] += removed
+    for milestone in site.roadmap.milestones:
+        row = {"site": site_id, "year": milestone.year, "pct": milestone.reduction_pct}
+        result = conn.execute(
+            text(
+                "INSERT INTO roadmap_milestones (site_id, year, reduction_pct) "
+                "VALUES (:site, :year, :pct) ON CONFLICT (site_id, year) DO UPDATE "
+                "SET reduction_pct = EXCLUDED.reduction_pct "
+                "WHERE roadmap_milestones.reduction_pct IS DISTINCT FROM EXCLUDED.reduction_pct "
+                "RETURNING (xmax = 0)"
+            ),
+            row,
+        ).scalar_one_or_none()
+        if result is not None:
+            (summary.inserted if result else summary.updated)["roadmap_milestones"] += 1
+
+
+def read_park(conn: Connection) -> dict[str, Any]:
+    """The active configuration as stored, in the file's shape (for `config show` and HTTP)."""
+
+    def rows(sql: str, **params: Any) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+    factors = []
+    for f in rows("SELECT key, unit, description FROM emission_factors ORDER BY key"):
+        f["values"] = rows(
+            "SELECT valid_from, published_at, kgco2e_per_unit, source "
+            "FROM emission_factor_values WHERE factor_key = :k ORDER BY valid_from",
+            k=f["key"],
+        )
+        factors.append(f)
+    sites = []
+    for site in rows("SELECT id, name, timezone FROM sites WHERE active ORDER BY id"):
+        roadmap = rows(
+            "SELECT baseline_year AS year, baseline_tco2e AS tco2e, note "
+            "FROM roadmaps WHERE site_id = :s",
+            s=site["id"],
+        )
+        if roadmap:
+            site["roadmap"] = {
+                "baseline": roadmap[0],
+                "milestones": rows(
+                    "SELECT year, reduction_pct FROM roadmap_milestones "
+                    "WHERE site_id = :s ORDER BY year",
+                    s=site["id"],
+                ),
+            }
+        site["enterprises"] = rows(
+            "SELECT id, name, industry, gateway FROM enterprises "
+            "WHERE site_id = :s AND active ORDER BY id",
+            s=site["id"],
+        )
+        for ent in site["enterprises"]:
+            ent["meters"] = rows(
+                "SELECT id, kind, unit, reading, rollover, interval_s, max_gap_s, "
+                "commissioned_at, factor_key AS factor, parent_id AS parent, description "
+                "FROM meters WHERE enterprise_id = :e AND active ORDER BY id",
+                e=ent["id"],
+            )
+        sites.append(site)
+    return {"factors": factors, "sites": sites}

@@ -1,0 +1,109 @@
+"""The one settings object. Every knob is an `EMISSIONS_*` environment variable.
+
+Defaults point at the local instances that `scripts/setup.sh` starts, so a
+developer needs no configuration at all. Secrets are `SecretStr`; when not given
+by environment they are read from the generated files in the state directory
+(outside the repository). In production mode a missing secret stops start-up.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+from core.paths import default_state_dir, mqtt_password_file, secrets_dir
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class SettingsError(RuntimeError):
+    """Raised for configuration that cannot run; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EMISSIONS_", env_file=None, extra="ignore", validate_default=True
+    )
+
+    environment: Environment = Environment.development
+    state_dir: Path = Field(default_factory=default_state_dir)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # Store: the project's own PostgreSQL + TimescaleDB instance.
+    db_host: str = "127.0.0.1"
+    db_port: int = Field(default=55432, ge=1, le=65535)
+    db_name: str = "emissions"
+    db_user: str = "emissions"
+    db_password: SecretStr | None = None
+    db_pool_size: int = Field(default=5, ge=1)
+
+    # Broker: the project's own Mosquitto instance.
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=11883, ge=1, le=65535)
+    mqtt_username: str = "svc-ingest-1"
+    mqtt_password: SecretStr | None = None
+    mqtt_topic_prefix: str = Field(default="parks", pattern=r"^[^#+/][^#+]*[^#+/]$|^[^#+/]$")
+
+    # Park configuration applied by `emissions config apply` and read by the simulator.
+    park_config: Path = Path("config/park.yaml")
+
+    # HTTP API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    admin_api_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _load_secret_files(self) -> Self:
+        """Fill unset secrets from the generated files in the state directory."""
+        if self.db_password is None:
+            self.db_password = _read_secret(secrets_dir(self.state_dir) / "db_password")
+        if self.mqtt_password is None:
+            self.mqtt_password = _read_secret(
+                mqtt_password_file(self.state_dir, self.mqtt_username)
+            )
+        return self
+
+    def require_secrets(self, *names: str) -> None:
+        """Each component names the secrets it needs at start-up; in production a
+        missing one stops it with the variable named, instead of failing later."""
+        if self.environment is not Environment.production:
+            return
+        missing = [f"EMISSIONS_{n.upper()}" for n in names if getattr(self, n) is None]
+        if missing:
+            raise SettingsError("production mode needs these secrets set: " + ", ".join(missing))
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL for psycopg 3; the password is rendered only here."""
+        password = self.db_password.get_secret_value() if self.db_password else ""
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.db_user,
+            password=password or None,
+            host=self.db_host,
+            port=self.db_port,
+            database=self.db_name,
+        ).render_as_string(hide_password=False)
+
+
+def _read_secret(path: Path) -> SecretStr | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return SecretStr(text) if text else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

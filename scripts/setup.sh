@@ -1,0 +1,378 @@
+#!/usr/bin/env bash
+# Sets up everything the service needs on a Debian machine, idempotently: Debian
+# packages, TimescaleDB, the Python venv, secrets, the project's own PostgreSQL instance
+# (never the system's cluster) and the project's own Mosquitto instance.
+# A second run changes nothing: no re-install, no re-init, no restart.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PG_LOG="$LOG_DIR/postgresql.log"
+PG_CONF_NAME="park-emissions.conf"
+DB_NAME=emissions
+DB_USER=emissions
+TRIXIE_SRC=/etc/apt/sources.list.d/park-emissions-trixie-src.sources
+
+# Writes stdin to $1 only when the content differs; returns 0 when it wrote.
+write_if_changed() {
+    local dest="$1" tmp
+    tmp="$(mktemp)"
+    cat >"$tmp"
+    if [[ -f "$dest" ]] && cmp -s "$tmp" "$dest"; then
+        rm -f "$tmp"
+        return 1
+    fi
+    cat "$tmp" >"$dest"
+    rm -f "$tmp"
+    return 0
+}
+
+# --- a. Debian packages --------------------------------------------------------------
+install_packages() {
+    local pkgs=(
+        postgresql postgresql-contrib
+        cmake build-essential dpkg-dev
+        mosquitto mosquitto-clients
+        python3 python3-venv
+        ca-certificates shellcheck
+    )
+    apt_install_missing "${pkgs[@]}"
+    # The server version is only known once `postgresql` is installed.
+    detect_pg_major
+    apt_install_missing "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+    [[ -x "$PG_BIN/postgres" ]] || die "PostgreSQL $PG_MAJOR server binaries not found in $PG_BIN"
+    log "Debian packages in place (PostgreSQL $PG_MAJOR)"
+}
+
+# --- b. TimescaleDB --------------------------------------------------------------------
+timescaledb_installed() {
+    local pg_config="$PG_BIN/pg_config" share lib
+    [[ -x "$pg_config" ]] || return 1
+    share="$("$pg_config" --sharedir)"
+    lib="$("$pg_config" --pkglibdir)"
+    [[ -f "$share/extension/timescaledb.control" && -f "$lib/timescaledb.so" ]]
+}
+
+# URI of the machine's configured Debian mirror (not the security archive).
+debian_mirror_uri() {
+    local uri=""
+    if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
+        uri="$(awk 'tolower($1) == "uris:" && $2 !~ /security/ {print $2; exit}' \
+            /etc/apt/sources.list.d/debian.sources)"
+        [[ -n "$uri" ]] || uri="$(awk 'tolower($1) == "uris:" {print $2; exit}' \
+            /etc/apt/sources.list.d/debian.sources)"
+    fi
+    if [[ -z "$uri" && -r /etc/apt/sources.list ]]; then
+        # deb [options] URI suite components...
+        uri="$(awk '$1 == "deb" {
+                   for (i = 2; i <= NF; i++) {
+                       if ($i ~ /^\[/) { while ($i !~ /\]$/ && i < NF) i++; continue }
+                       if ($i !~ /security/) { print $i; exit }
+                       break
+                   }
+               }' /etc/apt/sources.list)"
+    fi
+    printf '%s' "$uri"
+}
+
+build_timescaledb_from_source() {
+    local uri
+    uri="$(debian_mirror_uri)"
+    [[ -n "$uri" ]] || die "TimescaleDB: no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list to fetch its source from"
+    [[ -r /usr/share/keyrings/debian-archive-keyring.gpg ]] \
+        || die "TimescaleDB: /usr/share/keyrings/debian-archive-keyring.gpg is missing (install debian-archive-keyring)"
+    if write_if_changed "$TRIXIE_SRC" <<EOF
+# Written by park-emissions scripts/setup.sh: source packages of Debian trixie, used to
+# build TimescaleDB for the local PostgreSQL when no binary package is available.
+Types: deb-src
+URIs: $uri
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    then
+        log "TimescaleDB: added $TRIXIE_SRC (deb-src trixie main from $uri)"
+    fi
+    _APT_UPDATED=0
+    apt_update_once
+
+    local build="$STATE_DIR/build/timescaledb" src out
+    rm -rf "$build"
+    mkdir -p "$build"
+    log "TimescaleDB: fetching the Debian trixie source package"
+    if ! out="$(cd "$build" && apt-get source -q timescaledb/trixie 2>&1)"; then
+        printf '%s\n' "$out" | tail -n 20 >&2
+        die "TimescaleDB: 'apt-get source timescaledb/trixie' failed (see above)"
+    fi
+    src="$(find "$build" -mindepth 1 -maxdepth 1 -type d -name 'timescaledb-*' | head -n 1)"
+    [[ -n "$src" ]] || die "TimescaleDB: source package unpacked to no timescaledb-* directory in $build"
+
+    log "TimescaleDB: building $(basename "$src") (Apache edition) against PostgreSQL $PG_MAJOR"
+    if ! cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release \
+        -DPG_CONFIG="$PG_BIN/pg_config" \
+        -DSEND_TELEMETRY_DEFAULT=OFF -DUSE_TELEMETRY=OFF -DAPACHE_ONLY=1 \
+        -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF \
+        >"$build/cmake.log" 2>&1; then
+        tail -n 30 "$build/cmake.log" >&2
+        die "TimescaleDB: cmake configuration failed (full log: $build/cmake.log)"
+    fi
+    if ! make -C "$src/build" -j"$(nproc)" >"$build/make.log" 2>&1; then
+        tail -n 30 "$build/make.log" >&2
+        die "TimescaleDB: compilation failed (full log: $build/make.log)"
+    fi
+    if ! make -C "$src/build" install >"$build/install.log" 2>&1; then
+        tail -n 30 "$build/install.log" >&2
+        die "TimescaleDB: make install failed (full log: $build/install.log)"
+    fi
+    rm -rf "$src"  # the build tree is large; the logs and the source package stay
+}
+
+install_timescaledb() {
+    if timescaledb_installed; then
+        log "TimescaleDB already installed for PostgreSQL $PG_MAJOR"
+        return 0
+    fi
+    is_root || die "TimescaleDB is not installed for PostgreSQL $PG_MAJOR; run this script as root to install it"
+    local pkg="postgresql-$PG_MAJOR-timescaledb" cand
+    cand="$(apt_candidate "$pkg")"
+    if [[ -z "$cand" || "$cand" == "(none)" ]]; then
+        apt_update_once
+        cand="$(apt_candidate "$pkg")"
+    fi
+    if [[ -n "$cand" && "$cand" != "(none)" ]]; then
+        apt_install_missing "$pkg"
+    else
+        build_timescaledb_from_source
+    fi
+    timescaledb_installed || die "TimescaleDB: installation finished but timescaledb.control / timescaledb.so are not in $PG_BIN/pg_config's directories"
+    log "TimescaleDB installed"
+}
+
+# --- c. Python venv --------------------------------------------------------------------
+setup_venv() {
+    local marker="$VENV/.park-emissions-pyproject.sha256" want out
+    if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+        log "creating the Python venv in $VENV"
+        python3 -m venv --clear "$VENV" || die "python3 -m venv $VENV failed (is python3-venv installed?)"
+        rm -f "$marker"
+    fi
+    want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if [[ -f "$marker" && "$(cat "$marker")" == "$want" && -x "$VENV/bin/emissions" ]]; then
+        log "Python venv up to date"
+        return 0
+    fi
+    log "installing the project into the venv (pip install -e .[dev])"
+    if ! out="$("$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "${ROOT}[dev]" 2>&1)"; then
+        printf '%s\n' "$out" | tail -n 30 >&2
+        die "pip install -e '${ROOT}[dev]' failed (see above)"
+    fi
+    printf '%s\n' "$want" >"$marker"
+}
+
+# --- d. Secrets --------------------------------------------------------------------------
+setup_secrets() {
+    (umask 022 && mkdir -p "$STATE_DIR")
+    (umask 077 && mkdir -p "$SECRETS_DIR")
+    chmod 700 "$SECRETS_DIR"
+    local pwfile="$SECRETS_DIR/db_password"
+    if [[ ! -s "$pwfile" ]]; then
+        (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$pwfile") \
+            || die "could not generate $pwfile"
+        log "generated the database password in $pwfile"
+    fi
+    chmod 600 "$pwfile"
+}
+
+# --- e. PostgreSQL instance ---------------------------------------------------------------
+pg_psql() {  # superuser psql over the instance's socket; extra args follow
+    run_as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN_DIR" -p "$PG_PORT" -U postgres "$@"
+}
+
+pg_running() {
+    [[ -f "$PGDATA_DIR/PG_VERSION" ]] && run_as_pg "$PG_BIN/pg_ctl" status -D "$PGDATA_DIR" >/dev/null 2>&1
+}
+
+pg_config_text() {
+    cat <<EOF
+# Managed by park-emissions scripts/setup.sh: edits are overwritten.
+port = $PG_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$RUN_DIR'
+max_connections = 200
+# Room for TimescaleDB's launcher and one scheduler per database (test databases too).
+max_worker_processes = 16
+shared_buffers = 512MB
+synchronous_commit = on
+timezone = 'UTC'
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+# Logs go to $PG_LOG through pg_ctl -l.
+logging_collector = off
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+}
+
+pg_hba_text() {
+    cat <<'EOF'
+# Managed by park-emissions scripts/setup.sh: edits are overwritten.
+# TYPE  DATABASE  USER  ADDRESS        METHOD
+local   all       all                  peer
+host    all       all   127.0.0.1/32   scram-sha-256
+EOF
+}
+
+setup_pg_instance() {
+    local owner=()
+    is_root && owner=(postgres:postgres)
+    if is_root && ! getent passwd postgres >/dev/null; then
+        die "the 'postgres' OS user does not exist (is the postgresql package installed?)"
+    fi
+
+    # The postgres user must be able to reach the data, socket and log directories.
+    (umask 022 && mkdir -p "$STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$PGDATA_DIR")
+    if ((${#owner[@]})); then
+        chown "${owner[0]}" "$RUN_DIR" "$PGDATA_DIR"
+        [[ -e "$PG_LOG" ]] || touch "$PG_LOG"
+        chown "${owner[0]}" "$PG_LOG"
+    fi
+    chmod 700 "$PGDATA_DIR"
+    chmod 755 "$RUN_DIR"
+    run_as_pg test -w "$PGDATA_DIR" \
+        || die "the postgres user cannot write $PGDATA_DIR: every parent directory of $STATE_DIR must be searchable by it (set EMISSIONS_STATE_DIR elsewhere)"
+
+    if [[ ! -f "$PGDATA_DIR/PG_VERSION" ]]; then
+        if [[ -n "$(ls -A "$PGDATA_DIR")" ]]; then
+            die "$PGDATA_DIR is not empty but has no PG_VERSION (a failed initdb?): remove it and run again"
+        fi
+        local locale=C locales
+        locales="$(locale -a 2>/dev/null || true)"
+        if grep -qix 'c.utf-\?8' <<<"$locales"; then locale=C.UTF-8; fi
+        log "initialising the PostgreSQL $PG_MAJOR instance in $PGDATA_DIR"
+        local out
+        if ! out="$(run_as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -U postgres -E UTF8 --locale="$locale" \
+            --auth-local=peer --auth-host=scram-sha-256 2>&1)"; then
+            printf '%s\n' "$out" | tail -n 20 >&2
+            die "initdb of $PGDATA_DIR failed (see above)"
+        fi
+    else
+        local have
+        have="$(cat "$PGDATA_DIR/PG_VERSION")"
+        [[ "$have" == "$PG_MAJOR" ]] \
+            || die "$PGDATA_DIR holds a PostgreSQL $have instance but the server is $PG_MAJOR: upgrade it (pg_upgrade) or move it away"
+    fi
+
+    # Our settings live in a file we own, included at the end of postgresql.conf.
+    local changed=0
+    if pg_config_text | write_if_changed "$PGDATA_DIR/$PG_CONF_NAME"; then changed=1; fi
+    if ! grep -qxF "include_if_exists = '$PG_CONF_NAME'" "$PGDATA_DIR/postgresql.conf"; then
+        printf "\n# park-emissions settings\ninclude_if_exists = '%s'\n" "$PG_CONF_NAME" >>"$PGDATA_DIR/postgresql.conf"
+        changed=1
+    fi
+    if pg_hba_text | write_if_changed "$PGDATA_DIR/pg_hba.conf"; then changed=1; fi
+    if ((${#owner[@]})); then
+        chown "${owner[0]}" "$PGDATA_DIR/$PG_CONF_NAME" "$PGDATA_DIR/pg_hba.conf" "$PGDATA_DIR/postgresql.conf"
+    fi
+    chmod 600 "$PGDATA_DIR/$PG_CONF_NAME" "$PGDATA_DIR/pg_hba.conf"
+
+    if pg_running; then
+        if ((changed)); then
+            log "PostgreSQL configuration changed: reloading"
+            run_as_pg "$PG_BIN/pg_ctl" reload -D "$PGDATA_DIR" -s >/dev/null
+            sleep 1
+            local pending
+            pending="$(pg_psql -d postgres -Atc "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart")"
+            if [[ -n "$pending" ]]; then
+                log "settings needing a restart changed ($pending): restarting the instance"
+                run_as_pg "$PG_BIN/pg_ctl" restart -D "$PGDATA_DIR" -m fast -w -t 60 -l "$PG_LOG" -s \
+                    || die "PostgreSQL restart failed: see $PG_LOG"
+            fi
+        else
+            log "PostgreSQL instance already running on 127.0.0.1:$PG_PORT"
+        fi
+    else
+        if port_open "$PG_PORT"; then
+            die "port 127.0.0.1:$PG_PORT is taken by another process: stop it or set EMISSIONS_DB_PORT"
+        fi
+        log "starting the PostgreSQL instance on 127.0.0.1:$PG_PORT (log: $PG_LOG)"
+        run_as_pg "$PG_BIN/pg_ctl" start -D "$PGDATA_DIR" -l "$PG_LOG" -w -t 60 -s \
+            || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start: see $PG_LOG"; }
+    fi
+    local i
+    for ((i = 0; i < 60; i++)); do
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
+        sleep 0.5
+    done
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" \
+        || die "PostgreSQL does not accept connections on 127.0.0.1:$PG_PORT: see $PG_LOG"
+}
+
+# Creates the extension in $1 when missing and updates it when the installed library is
+# newer. ALTER EXTENSION ... UPDATE must be the first command of its session.
+ensure_timescaledb_in() {
+    local db="$1" state
+    state="$(pg_psql -d "$db" -Atc "SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), '') || '|' || default_version FROM pg_available_extensions WHERE name = 'timescaledb'")"
+    [[ -n "$state" ]] || die "the timescaledb extension is not available to PostgreSQL $PG_MAJOR"
+    local have="${state%%|*}" want="${state#*|}"
+    if [[ -z "$have" ]]; then
+        log "creating extension timescaledb $want in database $db"
+        pg_psql -d "$db" -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS timescaledb" >/dev/null
+    elif [[ "$have" != "$want" ]]; then
+        log "updating extension timescaledb $have -> $want in database $db"
+        pg_psql -d "$db" -c "ALTER EXTENSION timescaledb UPDATE" >/dev/null
+    fi
+}
+
+setup_database() {
+    local pw
+    pw="$(cat "$SECRETS_DIR/db_password")"
+
+    local has_role
+    has_role="$(pg_psql -d postgres -Atc "SELECT count(*) FROM pg_roles WHERE rolname = '$DB_USER'")"
+    if [[ "$has_role" == 0 ]]; then
+        log "creating role $DB_USER"
+        pg_psql -d postgres -c "CREATE ROLE $DB_USER LOGIN CREATEDB"
+    fi
+    # Set the password only when it does not already work, so a second run changes nothing.
+    if ! PGPASSWORD="$pw" PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" \
+        -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
+        log "setting the password of role $DB_USER (from $SECRETS_DIR/db_password)"
+        local quoted="${pw//\\/\\\\}"
+        quoted="${quoted//\'/\'\'}"
+        # Through stdin, so the password shows neither in the process list nor in the logs.
+        pg_psql -d postgres >/dev/null <<EOF
+\\set pw '$quoted'
+ALTER ROLE $DB_USER PASSWORD :'pw';
+EOF
+    fi
+
+    # In template1 first, so every database created later (test databases too) has it.
+    ensure_timescaledb_in template1
+    local has_db
+    has_db="$(pg_psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$DB_NAME'")"
+    if [[ "$has_db" == 0 ]]; then
+        log "creating database $DB_NAME owned by $DB_USER"
+        pg_psql -d postgres -c "CREATE DATABASE $DB_NAME OWNER $DB_USER"
+    fi
+    ensure_timescaledb_in "$DB_NAME"
+
+    local license version
+    license="$(pg_psql -d "$DB_NAME" -Atc "SHOW timescaledb.license")"
+    version="$(pg_psql -d "$DB_NAME" -Atc "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")"
+    printf '%s\n' "$license" | write_if_changed "$STATE_DIR/timescaledb.license" || true
+    log "TimescaleDB $version, licence: $license (database $DB_NAME on 127.0.0.1:$PG_PORT)"
+}
+
+main() {
+    log "state directory: $STATE_DIR"
+    install_packages
+    install_timescaledb
+    setup_venv
+    setup_secrets
+    setup_pg_instance
+    setup_database
+    "$ROOT/scripts/broker.sh" start
+    log "setup complete"
+}
+
+main "$@"
