@@ -12,17 +12,15 @@ from typing import Annotated
 
 import typer
 import yaml
-from pydantic import ValidationError
-from rich.console import Console
 
 from core import migrate
 from core.broker.render import render_broker
+from core.cli_support import err, load_settings, out
 from core.db import make_engine, timescaledb_info, transaction, wait_for_database
-from core.logs import configure_logging, get_logger
-from core.park.loader import ParkConfigError, format_location, load_park
+from core.park.loader import ParkConfigError, load_park
 from core.park.models import Park
 from core.park.repository import apply_park, read_park
-from core.settings import Settings, SettingsError
+from ingest import cli as ingest_cli
 
 app = typer.Typer(
     name="emissions",
@@ -38,30 +36,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(broker_app, name="broker")
 
-err = Console(stderr=True)
-out = Console()
-log = get_logger("cli")
+app.command("ingest")(ingest_cli.ingest)
 
 ParkFile = Annotated[Path, typer.Argument(help="Park configuration YAML file.")]
-
-
-def load_settings(*secrets: str) -> Settings:
-    """Settings or exit 2 with the variable named: never a traceback for a bad env.
-
-    `secrets` names the secrets the command needs (checked in production mode)."""
-    try:
-        settings = Settings()
-        settings.require_secrets(*secrets)
-    except ValidationError as exc:
-        for e in exc.errors(include_url=False):
-            name = "EMISSIONS_" + format_location(tuple(e["loc"])).upper()
-            err.print(f"[red]configuration error[/red] {name}: {e['msg']}")
-        raise typer.Exit(2) from None
-    except SettingsError as exc:
-        err.print(f"[red]configuration error[/red] {exc}")
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level, settings.log_json)
-    return settings
 
 
 def _load_park_or_exit(path: Path) -> Park:

@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "alerts",
     "alert_events",
     "api_keys",
+    "dirty_meter_hours",
 }
 
 
@@ -44,7 +45,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
         migrate.upgrade(eng)
         with eng.connect() as conn:
             assert _tables(conn) == EXPECTED_TABLES
-        assert migrate.current_revision(eng) == "0001"
+        assert migrate.current_revision(eng) == "0002"
         migrate.downgrade(eng, "base")
         with eng.connect() as conn:
             assert _tables(conn) == set()
@@ -54,7 +55,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
             assert hypertables == 0
         assert migrate.current_revision(eng) is None
         migrate.upgrade(eng)
-        assert migrate.current_revision(eng) == "0001"
+        assert migrate.current_revision(eng) == "0002"
     finally:
         eng.dispose()
 

@@ -164,7 +164,7 @@ CREATE TABLE hourly_emissions (
     estimated        boolean NOT NULL,
     factor_value_id  bigint REFERENCES emission_factor_values (id),
     computed_at      timestamptz NOT NULL DEFAULT now(),
-    CHECK (hour = date_trunc('hour', hour))
+    CHECK (hour = date_trunc('hour', hour, 'UTC'))
 );
 SELECT create_hypertable('hourly_emissions', 'hour', chunk_time_interval => INTERVAL '90 days',
                          create_default_indexes => false);

@@ -1,0 +1,33 @@
+"""Shared by every component's commands: settings loading that fails with one clear line."""
+
+from __future__ import annotations
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from core.logs import configure_logging
+from core.park.loader import format_location
+from core.settings import Settings, SettingsError
+
+err = Console(stderr=True)
+out = Console()
+
+
+def load_settings(*secrets: str) -> Settings:
+    """Settings or exit 2 with the variable named: never a traceback for a bad env.
+
+    `secrets` names the secrets the command needs (checked in production mode)."""
+    try:
+        settings = Settings()
+        settings.require_secrets(*secrets)
+    except ValidationError as exc:
+        for e in exc.errors(include_url=False):
+            name = "EMISSIONS_" + format_location(tuple(e["loc"])).upper()
+            err.print(f"[red]configuration error[/red] {name}: {e['msg']}")
+        raise typer.Exit(2) from None
+    except SettingsError as exc:
+        err.print(f"[red]configuration error[/red] {exc}")
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_json)
+    return settings

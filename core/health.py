@@ -1,0 +1,42 @@
+"""A tiny HTTP endpoint per background component: /healthz (liveness) and /metrics.
+
+Ingest, engine and alerts are not web services; this gives them what an
+orchestrator and Prometheus expect without pulling a web framework into them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+def serve_health(host: str, port: int, is_alive: Callable[[], bool]) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; port 0 picks a free port (see server_address)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+            elif self.path == "/healthz":
+                ok = is_alive()
+                body = b'{"status": "ok"}' if ok else b'{"status": "unhealthy"}'
+                self._send(200 if ok else 503, body, "application/json")
+            else:
+                self._send(404, b'{"detail": "not found"}', "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Scrapes every few seconds would drown the structured logs."""
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server

@@ -1,0 +1,39 @@
+"""The meter registry the parser validates against, loaded from the store.
+
+Parsing runs on the MQTT thread and must not query per message, so the registry
+is a dict swapped atomically on refresh (periodically, and on demand when a
+message names a meter the registry does not know yet).
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine, text
+
+from ingest.parse import MeterInfo
+
+LOAD = """
+SELECT id, site_id, unit, commissioned_at, active FROM meters
+WHERE cardinality(CAST(:sites AS text[])) = 0 OR site_id = ANY(CAST(:sites AS text[]))
+"""
+
+
+class MeterRegistry:
+    def __init__(self, engine: Engine, sites: list[str]) -> None:
+        self._engine = engine
+        self._sites = sites
+        self.meters: dict[str, MeterInfo] = {}
+        self.loaded_at = 0.0
+
+    def refresh(self) -> dict[str, MeterInfo]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(text(LOAD), {"sites": self._sites}).all()
+        self.meters = {
+            r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active) for r in rows
+        }
+        self.loaded_at = time.monotonic()
+        return self.meters
+
+    def age_s(self) -> float:
+        return time.monotonic() - self.loaded_at

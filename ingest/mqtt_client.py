@@ -1,0 +1,132 @@
+"""The MQTT edge of ingest: a persistent QoS 1 session with manual acknowledgement.
+
+Fixed client id (the broker forces it to the user name), `clean_session=False`
+(3.1.1) or `clean_start=False` with a session expiry (5), so the broker keeps
+what we have not acknowledged across restarts. Acks are tied to the connection
+they came from: after a reconnect the broker redelivers, and acking an old
+packet id on the new connection could acknowledge the wrong message.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from core.logs import get_logger
+from core.settings import Settings
+
+log = get_logger("ingest.mqtt")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class AckToken:
+    mid: int
+    qos: int
+    generation: int
+
+
+def topic_filters(prefix: str, sites: list[str]) -> list[str]:
+    """Both data topic forms, for every site or for this process's partition."""
+    return [
+        f"{prefix}/{site}/{kind}/+" for site in (sites or ["+"]) for kind in ("meters", "gateways")
+    ]
+
+
+class IngestClient:
+    def __init__(self, settings: Settings, on_message: Callable[[str, bytes, AckToken], None]):
+        self._settings = settings
+        self._on_message = on_message
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+        v5 = settings.mqtt_protocol == "5"
+        self._v5 = v5
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_username,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        self.client.username_pw_set(settings.mqtt_username, password)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._connected
+        self.client.on_disconnect = self._disconnected
+        self.client.on_message = self._message
+
+    def start(self) -> None:
+        kwargs: dict[str, object] = {}
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self._settings.ingest_max_inflight
+            kwargs = {"clean_start": False, "properties": props}
+        self.client.connect_async(
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            keepalive=self._settings.mqtt_keepalive_s,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def ack(self, token: object) -> None:
+        """Acknowledge after commit, unless the connection it came on is gone."""
+        if not isinstance(token, AckToken) or token.qos == 0:
+            return
+        with self._lock:
+            if token.generation != self._generation or not self.connected.is_set():
+                return
+            self.client.ack(token.mid, token.qos)
+
+    def _connected(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("mqtt_connect_refused", reason=str(reason))
+            return
+        filters = topic_filters(self._settings.mqtt_topic_prefix, self._settings.ingest_sites)
+        client.subscribe([(f, 1) for f in filters])
+        self.connected.set()
+        log.info(
+            "mqtt_connected",
+            client_id=self._settings.mqtt_username,
+            session_present=flags.session_present,
+            filters=filters,
+        )
+
+    def _disconnected(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        with self._lock:
+            self._generation += 1
+            self.connected.clear()
+        log.warning("mqtt_disconnected", reason=str(reason))
+
+    def _message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._on_message(
+            msg.topic, bytes(msg.payload), AckToken(msg.mid, msg.qos, self._generation)
+        )

@@ -1,0 +1,217 @@
+"""MQTT message to readings or quarantine reasons (SPEC section 3). Pure: no I/O.
+
+Every message ends as stored readings and/or rejections, so nothing is lost
+silently: a gateway batch keeps its good readings while its bad ones go to the
+quarantine with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from core.units import UnitError, conversion_factor
+
+
+class Reason(StrEnum):
+    oversized = "oversized"
+    not_json = "not_json"
+    invalid_payload = "invalid_payload"
+    invalid_timestamp = "invalid_timestamp"
+    non_finite_value = "non_finite_value"
+    negative_value = "negative_value"
+    unknown_meter = "unknown_meter"
+    inactive_meter = "inactive_meter"
+    wrong_site = "wrong_site"
+    unit_mismatch = "unit_mismatch"
+    future_timestamp = "future_timestamp"
+    before_commissioning = "before_commissioning"
+    store_error = "store_error"
+
+
+@dataclass(frozen=True, slots=True)
+class MeterInfo:
+    id: str
+    site_id: str
+    unit: str
+    commissioned_at: datetime
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    meter_id: str
+    ts: datetime
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: Reason
+    detail: str
+    meter_id: str | None = None
+
+
+@dataclass(slots=True)
+class Parsed:
+    """One message's outcome; `site_id` comes from the topic."""
+
+    site_id: str | None
+    readings: list[Reading] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int = 256 * 1024
+    max_future_skew: timedelta = timedelta(minutes=5)
+
+
+class _Reject(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+def _no_constants(name: str) -> Any:
+    raise _Reject(Reason.non_finite_value, f"{name} is not a number")
+
+
+def _decode(payload: bytes) -> Any:
+    """Strict JSON: NaN and Infinity (which Python's json accepts) are refused."""
+    try:
+        return json.loads(payload, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise _Reject(Reason.not_json, str(exc)[:200]) from None
+
+
+def parse_topic(topic: str, prefix: str) -> tuple[str, str, str] | None:
+    """'parks/NCK/meters/M1' -> ('NCK', 'meters', 'M1'); None if not a data topic."""
+    parts = topic.split("/")
+    head = prefix.split("/")
+    if parts[: len(head)] != head or len(parts) != len(head) + 3:
+        return None
+    site, kind, ident = parts[len(head) :]
+    if kind not in ("meters", "gateways") or not site or not ident:
+        return None
+    return site, kind, ident
+
+
+def parse_timestamp(raw: object) -> datetime:
+    if isinstance(raw, bool):
+        raise _Reject(Reason.invalid_timestamp, "ts is a boolean")
+    if isinstance(raw, int | float):
+        try:
+            if not math.isfinite(raw):
+                raise _Reject(Reason.invalid_timestamp, f"ts {raw!r} is not finite")
+            return datetime.fromtimestamp(raw, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise _Reject(Reason.invalid_timestamp, f"ts {raw!r} is out of range") from None
+    if isinstance(raw, str):
+        try:
+            ts = datetime.fromisoformat(raw)
+        except ValueError:
+            raise _Reject(Reason.invalid_timestamp, f"ts {raw[:64]!r} is not RFC 3339") from None
+        if ts.tzinfo is None or len(raw) < 16:
+            raise _Reject(Reason.invalid_timestamp, f"ts {raw[:64]!r} has no UTC offset")
+        return ts.astimezone(UTC)
+    raise _Reject(Reason.invalid_timestamp, "ts is missing or not a string or number")
+
+
+def parse_value(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise _Reject(Reason.invalid_payload, "value is missing or not a number")
+    try:
+        value = float(raw)
+    except OverflowError:
+        raise _Reject(Reason.non_finite_value, "value overflows a double") from None
+    if not math.isfinite(value):
+        raise _Reject(Reason.non_finite_value, f"value {value!r} is not finite")
+    if value < 0:
+        raise _Reject(Reason.negative_value, f"value {value!r} is negative")
+    return value
+
+
+def _reading(
+    item: dict[str, Any],
+    meter_id: object,
+    topic_site: str,
+    meters: dict[str, MeterInfo],
+    limits: Limits,
+    now: datetime,
+) -> Reading:
+    if not isinstance(meter_id, str):
+        raise _Reject(Reason.invalid_payload, "meter is missing or not a string")
+    meter = meters.get(meter_id)
+    if meter is None:
+        raise _Reject(Reason.unknown_meter, f"meter {meter_id[:64]!r} is not registered")
+    if meter.site_id != topic_site:
+        raise _Reject(Reason.wrong_site, f"meter {meter_id!r} belongs to site {meter.site_id!r}")
+    if not meter.active:
+        raise _Reject(Reason.inactive_meter, f"meter {meter_id!r} is deactivated")
+    ts = parse_timestamp(item.get("ts"))
+    value = parse_value(item.get("value"))
+    unit = item.get("unit")
+    if unit is not None and unit != meter.unit:
+        if not isinstance(unit, str):
+            raise _Reject(Reason.unit_mismatch, "unit is not a string")
+        try:
+            value *= conversion_factor(unit, meter.unit)
+        except UnitError as exc:
+            raise _Reject(Reason.unit_mismatch, f"{exc} (meter unit {meter.unit!r})") from None
+    if ts > now + limits.max_future_skew:
+        raise _Reject(Reason.future_timestamp, f"ts {ts.isoformat()} is in the future")
+    if ts < meter.commissioned_at:
+        raise _Reject(
+            Reason.before_commissioning,
+            f"ts {ts.isoformat()} is before commissioning {meter.commissioned_at.isoformat()}",
+        )
+    return Reading(meter_id, ts, value)
+
+
+def parse_message(
+    topic: str,
+    payload: bytes,
+    prefix: str,
+    meters: dict[str, MeterInfo],
+    now: datetime,
+    limits: Limits = Limits(),
+) -> Parsed:
+    route = parse_topic(topic, prefix)
+    if route is None:
+        return Parsed(None, rejections=[Rejection(Reason.invalid_payload, "not a data topic")])
+    site, kind, ident = route
+    out = Parsed(site)
+    try:
+        if len(payload) > limits.max_payload_bytes:
+            raise _Reject(
+                Reason.oversized,
+                f"{len(payload)} bytes is over the limit of {limits.max_payload_bytes}",
+            )
+        doc = _decode(payload)
+        if not isinstance(doc, dict):
+            raise _Reject(Reason.invalid_payload, "payload is not a JSON object")
+        if kind == "meters":
+            out.readings.append(_reading(doc, ident, site, meters, limits, now))
+            return out
+        items = doc.get("readings")
+        if not isinstance(items, list) or not items:
+            raise _Reject(Reason.invalid_payload, "readings is missing, empty or not a list")
+    except _Reject as rej:
+        meter_id = ident if kind == "meters" else None
+        out.rejections.append(Rejection(rej.reason, rej.detail, meter_id))
+        return out
+    for index, item in enumerate(items):
+        meter_id = item.get("meter") if isinstance(item, dict) else None
+        try:
+            if not isinstance(item, dict):
+                raise _Reject(Reason.invalid_payload, "not a JSON object")
+            out.readings.append(_reading(item, meter_id, site, meters, limits, now))
+        except _Reject as rej:
+            known = meter_id if isinstance(meter_id, str) and meter_id in meters else None
+            out.rejections.append(Rejection(rej.reason, f"readings[{index}]: {rej.detail}", known))
+    return out

@@ -1,0 +1,215 @@
+"""Batching between the MQTT thread and the single writer thread.
+
+The MQTT thread parses and enqueues; the writer collects a batch (up to a size in
+readings, the in-flight window in messages, or a deadline), writes it in one
+transaction and only then acknowledges its messages. A database error acks
+nothing: the same batch is retried with backoff until it commits. The queue is
+bounded, so a slow database stops the MQTT thread reading and the broker holds
+the backlog.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from core.logs import get_logger
+from ingest import metrics
+from ingest.meters import MeterRegistry
+from ingest.parse import Limits, Parsed, Reason, Rejection, parse_message
+from ingest.writer import BatchResult, BatchWriter, Message
+
+log = get_logger("ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    max_readings: int = 5000
+    max_messages: int = 10_000
+    deadline_s: float = 0.2
+
+
+class Pipeline:
+    def __init__(
+        self,
+        writer: BatchWriter,
+        registry: MeterRegistry,
+        prefix: str,
+        limits: Limits,
+        policy: BatchPolicy,
+        ack: Callable[[object], None],
+        refresh_s: float = 30.0,
+    ) -> None:
+        self._writer = writer
+        self._registry = registry
+        self._prefix = prefix
+        self._limits = limits
+        self._policy = policy
+        self._ack = ack
+        self._refresh_s = refresh_s
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=2 * policy.max_messages)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self.last_loop = time.monotonic()
+
+    # --- MQTT thread -------------------------------------------------------------
+    def submit(self, topic: str, payload: bytes, ack: object) -> None:
+        """Parse and enqueue; blocks when the writer is behind (back-pressure)."""
+        parsed = parse_message(
+            topic, payload, self._prefix, self._registry.meters, datetime.now(UTC), self._limits
+        )
+        metrics.MESSAGES.inc()
+        metrics.AWAITING_ACK.inc()
+        self._queue.put(Message(topic, payload, parsed, ack))
+
+    # --- writer thread -----------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand (commit and ack), then stop."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive() and time.monotonic() - self.last_loop < 60
+
+    def _run(self) -> None:
+        while not self._stop.is_set() or not self._queue.empty():
+            self.last_loop = time.monotonic()
+            if self._registry.age_s() > self._refresh_s:
+                self._refresh_registry()
+            batch = self._collect()
+            if batch:
+                self._commit(batch)
+        self._writer.close()
+
+    def _collect(self) -> list[Message]:
+        try:
+            first = self._queue.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        batch = [first]
+        readings = len(first.parsed.readings)
+        deadline = time.monotonic() + self._policy.deadline_s
+        while readings < self._policy.max_readings and len(batch) < self._policy.max_messages:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                message = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            batch.append(message)
+            readings += len(message.parsed.readings)
+        return batch
+
+    def _commit(self, batch: list[Message]) -> None:
+        batch = self._reparse_unknown_meters(batch)
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                result = self._writer.write(batch)
+                break
+            except psycopg.OperationalError as exc:
+                attempt += 1
+                metrics.DB_ERRORS.inc()
+                delay = min(0.1 * 2**attempt, 5.0)
+                log.warning(
+                    "batch_write_failed",
+                    error=str(exc).strip()[:200],
+                    messages=len(batch),
+                    attempt=attempt,
+                    retry_in_s=delay,
+                )
+                self._writer.close()
+                time.sleep(delay)
+            except psycopg.Error as exc:
+                # Not the connection: something in the batch itself. Store message by
+                # message so one bad message cannot hold back (or lose) the others.
+                metrics.DB_ERRORS.inc()
+                log.error(
+                    "batch_rejected_by_store", error=str(exc).strip()[:200], messages=len(batch)
+                )
+                result = self._commit_one_by_one(batch)
+                break
+        elapsed = time.perf_counter() - started
+        for message in batch:
+            self._ack(message.ack)
+        metrics.AWAITING_ACK.dec(len(batch))
+        self._observe(result, len(batch), elapsed)
+
+    def _commit_one_by_one(self, batch: list[Message]) -> BatchResult:
+        total = BatchResult()
+        for message in batch:
+            try:
+                result = self._writer.write([message])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                failed = Parsed(
+                    message.parsed.site_id,
+                    rejections=[Rejection(Reason.store_error, str(exc).strip()[:500])],
+                )
+                result = self._writer.write([Message(message.topic, message.payload, failed)])
+            total.stored += result.stored
+            total.duplicates += result.duplicates
+            total.conflicts += result.conflicts
+            total.quarantined.update(result.quarantined)
+        return total
+
+    def _reparse_unknown_meters(self, batch: list[Message]) -> list[Message]:
+        """A meter applied seconds ago is not in the registry yet: look again before
+        quarantining its readings as unknown (at most once a second)."""
+        unknown = any(r.reason is Reason.unknown_meter for m in batch for r in m.parsed.rejections)
+        if not unknown or self._registry.age_s() < 1.0:
+            return batch
+        self._refresh_registry()
+        now = datetime.now(UTC)
+        return [
+            Message(
+                m.topic,
+                m.payload,
+                parse_message(
+                    m.topic, m.payload, self._prefix, self._registry.meters, now, self._limits
+                ),
+                m.ack,
+            )
+            if m.parsed.rejections
+            else m
+            for m in batch
+        ]
+
+    def _refresh_registry(self) -> None:
+        try:
+            self._registry.refresh()
+        except Exception as exc:
+            log.warning("meter_registry_refresh_failed", error=str(exc).strip()[:200])
+
+    def _observe(self, result: BatchResult, messages: int, elapsed: float) -> None:
+        metrics.READINGS.labels("stored").inc(result.stored)
+        metrics.READINGS.labels("duplicate").inc(result.duplicates)
+        metrics.READINGS.labels("conflict").inc(result.conflicts)
+        quarantined = sum(result.quarantined.values())
+        metrics.READINGS.labels("quarantined").inc(quarantined)
+        for reason, count in result.quarantined.items():
+            metrics.QUARANTINED.labels(reason).inc(count)
+        metrics.BATCH_READINGS.observe(result.readings)
+        metrics.COMMIT_SECONDS.observe(elapsed)
+        metrics.LAST_COMMIT.set(time.time())
+        log.info(
+            "batch_committed",
+            messages=messages,
+            stored=result.stored,
+            duplicates=result.duplicates,
+            conflicts=result.conflicts,
+            quarantined=quarantined,
+            commit_ms=round(elapsed * 1000, 1),
+        )

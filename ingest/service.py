@@ -1,0 +1,62 @@
+"""Wires the ingestor together and runs it until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+
+from core.db import make_engine, wait_for_database
+from core.health import serve_health
+from core.logs import get_logger
+from core.settings import Settings
+from ingest.meters import MeterRegistry
+from ingest.mqtt_client import IngestClient
+from ingest.parse import Limits
+from ingest.pipeline import BatchPolicy, Pipeline
+from ingest.writer import BatchWriter
+
+log = get_logger("ingest")
+
+
+def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
+    engine = make_engine(settings, pool_size=1)
+    wait_for_database(engine)
+    registry = MeterRegistry(engine, settings.ingest_sites)
+    registry.refresh()
+    holder: dict[str, IngestClient] = {}
+    pipeline = Pipeline(
+        BatchWriter(settings.libpq_url),
+        registry,
+        settings.mqtt_topic_prefix,
+        Limits(
+            settings.ingest_max_payload_bytes,
+            timedelta(seconds=settings.ingest_max_future_skew_s),
+        ),
+        BatchPolicy(
+            settings.ingest_batch_readings,
+            settings.ingest_max_inflight,
+            settings.ingest_batch_deadline_ms / 1000,
+        ),
+        ack=holder["client"].ack,
+        refresh_s=settings.ingest_meter_refresh_s,
+    )
+    client = IngestClient(settings, pipeline.submit)
+    holder["client"] = client
+    log.info("ingest_ready", meters=len(registry.meters), sites=settings.ingest_sites or "all")
+    return pipeline, client
+
+
+def run(settings: Settings) -> None:
+    pipeline, client = build(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = serve_health(settings.metrics_host, settings.ingest_health_port, pipeline.alive)
+    pipeline.start()
+    client.start()
+    stop.wait()
+    log.info("ingest_stopping")
+    pipeline.stop()
+    client.stop()
+    server.shutdown()

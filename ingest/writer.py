@@ -1,0 +1,198 @@
+"""The one place ingest writes: a batch of parsed messages in one transaction.
+
+Binary COPY into a session-local staging table, then `INSERT ... SELECT ... ON
+CONFLICT (meter_id, ts) DO NOTHING`; rows that were not inserted are either
+duplicates (same value: dropped) or conflicts (different value: recorded).
+Quarantine rows and the engine's dirty-hour marks go in the same transaction, so
+a batch is either wholly committed or not at all, and acks follow the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from ingest.parse import Parsed, Reading
+
+STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+    meter_id text NOT NULL, ts timestamptz NOT NULL, value float8 NOT NULL, topic text NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+
+INSERT_READINGS = """
+WITH ins AS (
+    INSERT INTO readings (meter_id, ts, value)
+    SELECT meter_id, ts, value FROM ingest_stage
+    ON CONFLICT (meter_id, ts) DO NOTHING
+    RETURNING meter_id, ts
+), dirty AS (
+    INSERT INTO dirty_meter_hours (meter_id, hour)
+    SELECT DISTINCT meter_id, date_trunc('hour', ts, 'UTC') FROM ins
+    ON CONFLICT (meter_id, hour) DO NOTHING
+)
+SELECT count(*) FROM ins
+"""
+
+# Only run when some staged rows were not inserted; the ts bounds let TimescaleDB
+# skip chunks the batch cannot touch.
+RECORD_CONFLICTS = """
+WITH c AS (
+    SELECT s.meter_id, s.ts, r.value AS stored_value, s.value AS rejected_value, s.topic
+    FROM ingest_stage s
+    JOIN readings r ON r.meter_id = s.meter_id AND r.ts = s.ts
+    WHERE r.value <> s.value AND r.ts BETWEEN %(lo)s AND %(hi)s
+), ins AS (
+    INSERT INTO reading_conflicts (meter_id, ts, stored_value, rejected_value, topic)
+    SELECT meter_id, ts, stored_value, rejected_value, topic FROM c
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM c
+"""
+
+INSERT_QUARANTINE = """
+INSERT INTO quarantine (topic, site_id, meter_id, reason, detail, payload, payload_sha256)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (topic, payload_sha256, reason, detail) DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A received message with its parse outcome; `ack` identifies it to the broker."""
+
+    topic: str
+    payload: bytes
+    parsed: Parsed
+    ack: object = None
+
+
+@dataclass
+class BatchResult:
+    stored: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def readings(self) -> int:
+        return self.stored + self.duplicates + self.conflicts
+
+
+def _rounds(messages: Sequence[Message]) -> list[list[tuple[Reading, str]]]:
+    """Split readings so no round holds one (meter, ts) twice with different values.
+
+    Same-value repeats inside the batch are plain duplicates and are left out; a
+    different value for a key already in the batch goes to a later round, where
+    it meets the stored row and is recorded as a conflict.
+    """
+    rounds: list[list[tuple[Reading, str]]] = [[]]
+    seen: dict[tuple[str, datetime], list[float]] = {}
+    for message in messages:
+        for reading in message.parsed.readings:
+            values = seen.setdefault((reading.meter_id, reading.ts), [])
+            if reading.value in values:
+                continue
+            if len(values) == len(rounds):
+                rounds.append([])
+            rounds[len(values)].append((reading, message.topic))
+            values.append(reading.value)
+    return rounds
+
+
+class BatchWriter:
+    """Owns one database connection; `write` is called by the single writer thread."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(
+                self._conninfo, application_name="park-emissions-ingest", connect_timeout=5
+            )
+            with self._conn.transaction():
+                self._conn.execute(STAGE)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def write(self, messages: Sequence[Message]) -> BatchResult:
+        conn = self._connection()
+        result = BatchResult()
+        total = sum(len(m.parsed.readings) for m in messages)
+        with conn.transaction(), conn.cursor() as cur:
+            staged = 0
+            for rows in _rounds(messages):
+                if rows:
+                    staged += len(rows)
+                    self._write_round(cur, rows, result)
+            result.duplicates += total - staged
+            self._quarantine(cur, messages, result)
+        return result
+
+    def _write_round(
+        self,
+        cur: psycopg.Cursor[tuple[object, ...]],
+        rows: list[tuple[Reading, str]],
+        result: BatchResult,
+    ) -> None:
+        cur.execute("TRUNCATE ingest_stage")
+        with cur.copy(
+            "COPY ingest_stage (meter_id, ts, value, topic) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["text", "timestamptz", "float8", "text"])
+            for reading, topic in rows:
+                copy.write_row((reading.meter_id, reading.ts, reading.value, topic))
+        inserted = _scalar(cur.execute(INSERT_READINGS))
+        result.stored += inserted
+        if inserted == len(rows):
+            return
+        stamps = [r.ts for r, _ in rows]
+        conflicts = _scalar(cur.execute(RECORD_CONFLICTS, {"lo": min(stamps), "hi": max(stamps)}))
+        result.conflicts += conflicts
+        result.duplicates += len(rows) - inserted - conflicts
+
+    def _quarantine(
+        self,
+        cur: psycopg.Cursor[tuple[object, ...]],
+        messages: Sequence[Message],
+        result: BatchResult,
+    ) -> None:
+        rows = []
+        for m in messages:
+            if not m.parsed.rejections:
+                continue
+            digest = hashlib.sha256(m.payload).digest()
+            for rej in m.parsed.rejections:
+                rows.append(
+                    (
+                        m.topic,
+                        m.parsed.site_id,
+                        rej.meter_id,
+                        rej.reason.value,
+                        rej.detail,
+                        m.payload,
+                        digest,
+                    )
+                )
+                result.quarantined[rej.reason.value] += 1
+        if rows:
+            cur.executemany(INSERT_QUARANTINE, rows)
+
+
+def _scalar(cur: psycopg.Cursor[tuple[object, ...]]) -> int:
+    row = cur.fetchone()
+    assert row is not None
+    value = row[0]
+    assert isinstance(value, int)
+    return value
