@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Final
 
-_UNITS: Final[dict[str, tuple[str, float]]] = {
-    "Wh": ("energy", 0.001),
-    "kWh": ("energy", 1.0),
-    "MWh": ("energy", 1000.0),
-    "L": ("volume", 0.001),
-    "m3": ("volume", 1.0),
-    "kg": ("mass", 1.0),
-    "t": ("mass", 1000.0),
+# Scales are exact integers in milli-units, so a conversion is one multiplication or
+# division by an exact integer and is correctly rounded (9 Wh is 0.009 kWh, not
+# 0.009000000000000001).
+_UNITS: Final[dict[str, tuple[str, int]]] = {
+    "Wh": ("energy", 1),
+    "kWh": ("energy", 1000),
+    "MWh": ("energy", 1_000_000),
+    "L": ("volume", 1),
+    "m3": ("volume", 1000),
+    "kg": ("mass", 1000),
+    "t": ("mass", 1_000_000),
 }
 
 KNOWN_UNITS: Final[tuple[str, ...]] = tuple(_UNITS)
@@ -32,8 +35,11 @@ def dimension(unit: str) -> str:
         raise UnitError(f"{unit!r} is not a known unit") from None
 
 
-def conversion_factor(from_unit: str, to_unit: str) -> float:
-    """Multiplier that turns a quantity in `from_unit` into `to_unit`."""
+def convert(value: float, from_unit: str, to_unit: str) -> float:
+    """`value` in `from_unit` expressed in `to_unit`."""
     if dimension(from_unit) != dimension(to_unit):
         raise UnitError(f"{from_unit!r} does not convert to {to_unit!r}")
-    return _UNITS[from_unit][1] / _UNITS[to_unit][1]
+    source, target = _UNITS[from_unit][1], _UNITS[to_unit][1]
+    if source >= target:
+        return value * (source // target)
+    return value / (target // source)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from core.units import UnitError, conversion_factor
+from core.units import UnitError, convert
 
 
 class Reason(StrEnum):
@@ -77,14 +77,12 @@ class _Reject(Exception):
         self.detail = detail
 
 
-def _no_constants(name: str) -> Any:
-    raise _Reject(Reason.non_finite_value, f"{name} is not a number")
-
-
 def _decode(payload: bytes) -> Any:
-    """Strict JSON: NaN and Infinity (which Python's json accepts) are refused."""
+    """NaN and Infinity literals (which Python's json accepts) decode to floats here
+    and are refused where they matter (value, ts), reading by reading, so one bad
+    reading does not take the rest of its gateway batch with it."""
     try:
-        return json.loads(payload, parse_constant=_no_constants)
+        return json.loads(payload)
     except (ValueError, RecursionError) as exc:
         raise _Reject(Reason.not_json, str(exc)[:200]) from None
 
@@ -118,7 +116,10 @@ def parse_timestamp(raw: object) -> datetime:
             raise _Reject(Reason.invalid_timestamp, f"ts {raw[:64]!r} is not RFC 3339") from None
         if ts.tzinfo is None or len(raw) < 16:
             raise _Reject(Reason.invalid_timestamp, f"ts {raw[:64]!r} has no UTC offset")
-        return ts.astimezone(UTC)
+        try:
+            return ts.astimezone(UTC)
+        except OverflowError:
+            raise _Reject(Reason.invalid_timestamp, f"ts {raw[:64]!r} is out of range") from None
     raise _Reject(Reason.invalid_timestamp, "ts is missing or not a string or number")
 
 
@@ -160,9 +161,11 @@ def _reading(
         if not isinstance(unit, str):
             raise _Reject(Reason.unit_mismatch, "unit is not a string")
         try:
-            value *= conversion_factor(unit, meter.unit)
+            value = convert(value, unit, meter.unit)
         except UnitError as exc:
             raise _Reject(Reason.unit_mismatch, f"{exc} (meter unit {meter.unit!r})") from None
+        if not math.isfinite(value):
+            raise _Reject(Reason.non_finite_value, f"value overflows in {meter.unit}")
     if ts > now + limits.max_future_skew:
         raise _Reject(Reason.future_timestamp, f"ts {ts.isoformat()} is in the future")
     if ts < meter.commissioned_at:

@@ -24,7 +24,11 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
     wait_for_database(engine)
     registry = MeterRegistry(engine, settings.ingest_sites)
     registry.refresh()
-    holder: dict[str, IngestClient] = {}
+    clients: list[IngestClient] = []
+
+    def ack(token: object) -> None:
+        clients[0].ack(token)
+
     pipeline = Pipeline(
         BatchWriter(settings.libpq_url),
         registry,
@@ -38,11 +42,11 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
             settings.ingest_max_inflight,
             settings.ingest_batch_deadline_ms / 1000,
         ),
-        ack=holder["client"].ack,
+        ack=ack,
         refresh_s=settings.ingest_meter_refresh_s,
     )
     client = IngestClient(settings, pipeline.submit)
-    holder["client"] = client
+    clients.append(client)
     log.info("ingest_ready", meters=len(registry.meters), sites=settings.ingest_sites or "all")
     return pipeline, client
 

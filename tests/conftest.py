@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 from core import migrate
 from core.broker.render import render_broker
-from core.park.loader import load_park
+from core.park.loader import load_park, parse_park
 from core.park.models import Park
 from core.paths import mqtt_password_file
 from core.settings import Settings
@@ -91,18 +91,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    state_dir: Path
-    config_dir: Path
-    prefix: str = "parks"
-
-    def password(self, user: str) -> str:
-        return mqtt_password_file(self.state_dir, user).read_text().strip()
-
-
 def _wait_for_port(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,28 +98,97 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise TimeoutError(f"broker did not listen on {port}")
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+@dataclass
+class Broker:
+    """A real Mosquitto process run with the project's rendered configuration."""
+
+    port: int
+    state_dir: Path
+    config_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    prefix: str = "parks"
+
+    def password(self, user: str) -> str:
+        return mqtt_password_file(self.state_dir, user).read_text().strip()
+
+    def start(self) -> None:
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([mosquitto, "-c", str(self.config_dir / "mosquitto.conf")])
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Graceful stop: the broker saves its persistent sessions to disk."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def log(self) -> str:
+        return (self.config_dir / "mosquitto.log").read_text(errors="replace")
+
+
+def two_site_park(sample: Park) -> Park:
+    """The sample park plus a small second site, for partitioning and wrong-site tests."""
+    data = sample.model_dump(mode="json")
+    data["sites"].append(
+        {
+            "id": "DVU",
+            "name": "Second test site",
+            "timezone": "Asia/Ho_Chi_Minh",
+            "enterprises": [
+                {
+                    "id": f"DVU-E{n}",
+                    "name": f"Second site tenant {n}",
+                    "industry": "garments",
+                    "meters": [
+                        {
+                            "id": f"DVU-E{n}-M{m}",
+                            "kind": "electricity",
+                            "unit": "kWh",
+                            "reading": "counter",
+                            "commissioned_at": "2020-01-01T00:00:00+07:00",
+                        }
+                        for m in range(1, 4)
+                    ],
+                }
+                for n in range(1, 3)
+            ],
+        }
+    )
+    return parse_park(data)
 
 
 @pytest.fixture(scope="session")
-def broker(sample_park: Park) -> Iterator[Broker]:
-    """A real Mosquitto with the project's rendered configuration on a free port.
+def test_park(sample_park: Park) -> Park:
+    return two_site_park(sample_park)
 
-    Its directory is outside pytest's private tmp tree: a broker started as root
+
+def start_broker(park: Park) -> Broker:
+    """Its directory is outside pytest's private tmp tree: a broker started as root
     drops to the `mosquitto` user, which must be able to reach its files."""
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     base = Path(tempfile.mkdtemp(prefix="emissions-broker-"))
     os.chmod(base, 0o755)
-    state_dir, config_dir = base / "state", base / "mosquitto"
-    port = free_port()
+    broker = Broker(free_port(), base / "state", base / "mosquitto")
     render_broker(
-        sample_park, config_dir, state_dir=state_dir, prefix="parks", bind="127.0.0.1", port=port
+        park,
+        broker.config_dir,
+        state_dir=broker.state_dir,
+        prefix="parks",
+        bind="127.0.0.1",
+        port=broker.port,
     )
-    proc = subprocess.Popen([mosquitto, "-c", str(config_dir / "mosquitto.conf")])
+    broker.start()
+    return broker
+
+
+@pytest.fixture(scope="session")
+def broker(test_park: Park) -> Iterator[Broker]:
+    b = start_broker(test_park)
     try:
-        _wait_for_port(port)
-        yield Broker("127.0.0.1", port, state_dir, config_dir)
+        yield b
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(base, ignore_errors=True)
+        b.stop()
+        shutil.rmtree(b.config_dir.parent, ignore_errors=True)

@@ -1,0 +1,361 @@
+"""Zero loss, exactly once: the real ingestor process on the real broker and store.
+
+Each test gets a fresh migrated database with the park applied, and its own
+ingest session (a fresh broker user), so queued messages never leak between tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from core import migrate
+from core.park.models import Park
+from core.park.repository import apply_park
+from core.settings import Settings
+from tests.conftest import Broker, start_broker
+from tests.ingest_harness import (
+    IngestProcess,
+    batch_messages,
+    count,
+    gateway,
+    publish_all,
+    settle,
+    single_messages,
+    wait_for_count,
+)
+
+_ingest_users = itertools.cycle(["svc-ingest-1", "svc-ingest-2", "svc-ingest-3", "svc-ingest-4"])
+
+
+@pytest.fixture
+def db(
+    database_factory: Callable[[], Settings], test_park: Park
+) -> Iterator[tuple[Settings, Engine]]:
+    settings = database_factory()
+    engine = create_engine(settings.database_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        apply_park(conn, test_park)
+    yield settings, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def own_broker(test_park: Park) -> Iterator[Broker]:
+    """A broker of the test's own, for tests that restart it or read its log."""
+    b = start_broker(test_park)
+    yield b
+    b.stop()
+
+
+def _ingest(settings: Settings, broker: Broker, **env: str) -> IngestProcess:
+    return IngestProcess(settings, broker, user=next(_ingest_users), extra_env=env)
+
+
+def _fresh_session(proc: IngestProcess) -> None:
+    """Start once so the broker holds a persistent subscribed session for this user."""
+    proc.start()
+    proc.stop()
+
+
+def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(
+    db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park)
+    messages = list(single_messages("NCK", meters, 100_000))
+    ingest = _ingest(settings, own_broker)
+    ingest.start()
+    publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
+    publisher.start()
+    for _ in range(5):
+        time.sleep(1.0)
+        ingest.kill9()
+        ingest.start()
+    publisher.join()
+    try:
+        assert wait_for_count(engine, 100_000, timeout=120) == 100_000
+        assert settle(engine) == 100_000
+        with engine.connect() as conn:
+            distinct = conn.execute(
+                text("SELECT count(DISTINCT (meter_id, ts)) FROM readings")
+            ).scalar_one()
+        assert distinct == 100_000
+        assert count(engine, "quarantine") == 0
+    finally:
+        ingest.stop()
+
+
+def test_d2_backlog_while_stopped_is_delivered_without_drops(
+    db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park)
+    ingest = _ingest(settings, own_broker)
+    _fresh_session(ingest)
+    publish_all(own_broker, gw, list(single_messages("NCK", meters, 100_000)))
+    ingest.start()
+    try:
+        assert wait_for_count(engine, 100_000, timeout=120) == 100_000
+        assert settle(engine) == 100_000
+    finally:
+        ingest.stop()
+    log = own_broker.log().lower()
+    assert "dropped" not in log
+    assert "dropping" not in log
+
+
+def test_d4_database_connections_reset_for_10_s_recovers_without_restart(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, index=1)
+    ingest = _ingest(settings, broker)
+    ingest.start()
+    messages = batch_messages("NCK", gw, meters, 30_000, per_message=10)
+    publisher = threading.Thread(target=publish_all, args=(broker, gw, messages))
+    publisher.start()
+    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    killed = 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        while time.monotonic() < deadline:
+            killed += int(
+                conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'park-emissions-ingest' AND datname = :db"
+                    ),
+                    {"db": settings.db_name},
+                ).scalar_one()
+            )
+            time.sleep(0.05)
+    publisher.join()
+    try:
+        assert killed > 0, "the outage never hit the ingestor"
+        assert ingest.proc is not None and ingest.proc.poll() is None, "ingest died"
+        assert wait_for_count(engine, 30_000, timeout=60) == 30_000
+        assert settle(engine) == 30_000
+        assert "emissions_ingest_database_errors_total" in ingest.metrics()
+    finally:
+        ingest.stop()
+
+
+def test_d7_broker_restart_mid_stream_loses_nothing(
+    db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, index=2)
+    ingest = _ingest(settings, own_broker)
+    ingest.start()
+    messages = list(single_messages("NCK", meters, 30_000))
+    publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
+    publisher.start()
+    time.sleep(1.0)
+    own_broker.stop()
+    time.sleep(1.0)
+    own_broker.start()
+    publisher.join()
+    try:
+        assert wait_for_count(engine, 30_000, timeout=90) == 30_000
+        assert settle(engine) == 30_000
+    finally:
+        ingest.stop()
+
+
+def test_d10_everything_twice_is_stored_once(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, index=3)
+    messages = batch_messages("NCK", gw, meters, 10_000, per_message=25)
+    ingest = _ingest(settings, broker)
+    ingest.start()
+    try:
+        publish_all(broker, gw, messages + messages)
+        assert wait_for_count(engine, 10_000) == 10_000
+        assert settle(engine) == 10_000
+        metrics = ingest.metrics()
+        assert 'emissions_ingest_readings_total{result="duplicate"} 10000.0' in metrics
+        assert count(engine, "reading_conflicts") == 0
+    finally:
+        ingest.stop()
+
+
+def test_different_value_for_a_stored_reading_is_a_conflict(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, index=4)
+    original = batch_messages("NCK", gw, meters, 100, per_message=10)
+    changed = [
+        (topic, payload.replace(b'"value": 5.0', b'"value": 5.5')) for topic, payload in original
+    ]
+    ingest = _ingest(settings, broker)
+    ingest.start()
+    try:
+        publish_all(broker, gw, original)
+        assert wait_for_count(engine, 100) == 100
+        publish_all(broker, gw, changed)
+        assert wait_for_count(engine, 1, table="reading_conflicts") == 1
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT * FROM reading_conflicts")).one()
+            stored = conn.execute(
+                text("SELECT value FROM readings WHERE meter_id = :m AND ts = :ts"),
+                {"m": row.meter_id, "ts": row.ts},
+            ).scalar_one()
+        assert (row.stored_value, row.rejected_value, stored) == (5.0, 5.5, 5.0)
+        assert settle(engine) == 100
+    finally:
+        ingest.stop()
+
+
+POISON = [
+    ("not_json", b"\x00\x01 definitely not json"),
+    ("non_finite_value", b'{"ts": 1767571200, "value": NaN}'),
+    ("non_finite_value", b'{"ts": 1767571200, "value": Infinity}'),
+    ("negative_value", b'{"ts": 1767571200, "value": -4}'),
+    ("invalid_timestamp", b'{"ts": "2026-01-05T08:00:00", "value": 1}'),
+    ("future_timestamp", b'{"ts": 4102444800, "value": 1}'),
+    ("before_commissioning", b'{"ts": 946684800, "value": 1}'),
+    ("unit_mismatch", b'{"ts": 1767571200, "value": 1, "unit": "m3"}'),
+    ("invalid_payload", b'{"value": 1}'),
+    ("oversized", b'{"ts": 1767571200, "value": 1, "pad": "' + b"x" * 300_000 + b'"}'),
+]
+
+
+def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, index=5)
+    good = list(single_messages("NCK", meters, 9_900))
+    poison = []
+    for i in range(100):
+        reason, payload = POISON[i % len(POISON)]
+        # Distinct bytes per message, so each poison message is its own quarantine row.
+        payload = (
+            payload.replace(b"1767571200", str(1767571200 + i).encode())
+            .replace(b"not json", b"not json %d" % i)
+            .replace(b"946684800", str(946684800 + i).encode())
+            .replace(b"4102444800", str(4102444800 + i).encode())
+            .replace(b'"value": 1}', b'"value": 1, "n": %d}' % i)
+        )
+        poison.append((reason, (f"parks/NCK/meters/{meters[i % len(meters)]}", payload)))
+    messages = good[:]
+    for i, (_, message) in enumerate(poison):
+        messages.insert(i * 99, message)
+    ingest = _ingest(settings, broker)
+    ingest.start()
+    try:
+        publish_all(broker, gw, messages)
+        assert wait_for_count(engine, 9_900) == 9_900
+        assert wait_for_count(engine, 100, table="quarantine") == 100
+        assert settle(engine, "quarantine", quiet_s=3) == 100  # no redelivery loop
+        assert count(engine) == 9_900
+        with engine.connect() as conn:
+            by_reason = dict(
+                conn.execute(text("SELECT reason, count(*) FROM quarantine GROUP BY reason")).all()
+            )
+            payloads = set(conn.execute(text("SELECT payload FROM quarantine")).scalars())
+        expected: dict[str, int] = {}
+        for reason, _ in poison:
+            expected[reason] = expected.get(reason, 0) + 1
+        assert by_reason == expected
+        assert payloads == {bytes(m[1]) for _, m in poison}
+    finally:
+        ingest.stop()
+
+
+def test_batch_with_other_sites_meter_keeps_the_rest(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, index=6)
+    _, other_site_meters = gateway(test_park, site_id="DVU")
+    items = [
+        {"meter": meters[0], "ts": 1767571200, "value": 1.0},
+        {"meter": other_site_meters[0], "ts": 1767571200, "value": 2.0},
+        {"meter": "NO-SUCH-METER", "ts": 1767571200, "value": 3.0},
+        {"meter": meters[0], "ts": 1767571260, "value": 4.0, "firmware": "1.2"},
+    ]
+    ingest = _ingest(settings, broker)
+    ingest.start()
+    try:
+        publish_all(
+            broker, gw, [(f"parks/NCK/gateways/{gw}", json.dumps({"readings": items}).encode())]
+        )
+        assert wait_for_count(engine, 2, table="quarantine") == 2
+        assert wait_for_count(engine, 2) == 2
+        with engine.connect() as conn:
+            reasons = sorted(conn.execute(text("SELECT reason FROM quarantine")).scalars())
+        assert reasons == ["unknown_meter", "wrong_site"]
+    finally:
+        ingest.stop()
+
+
+def test_d12_batch_larger_than_the_in_flight_window_does_not_stall(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, index=7)
+    ingest = _ingest(
+        settings,
+        broker,
+        EMISSIONS_MQTT_PROTOCOL="5",
+        EMISSIONS_INGEST_MAX_INFLIGHT="20",
+        EMISSIONS_INGEST_BATCH_READINGS="5000",
+        EMISSIONS_INGEST_BATCH_DEADLINE_MS="200",
+    )
+    ingest.start()
+    try:
+        publish_all(broker, gw, list(single_messages("NCK", meters, 2_000)))
+        assert wait_for_count(engine, 2_000, timeout=30) == 2_000
+    finally:
+        ingest.stop()
+
+
+def test_two_processes_on_two_partitions_ingest_together(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw_a, meters_a = gateway(test_park, site_id="NCK", index=8)
+    gw_b, meters_b = gateway(test_park, site_id="DVU")
+    a = _ingest(settings, broker, EMISSIONS_INGEST_SITES="NCK")
+    b = _ingest(settings, broker, EMISSIONS_INGEST_SITES="DVU")
+    a.start()
+    b.start()
+    try:
+        threads = [
+            threading.Thread(
+                target=publish_all,
+                args=(broker, gw_a, batch_messages("NCK", gw_a, meters_a, 20_000, 50)),
+            ),
+            threading.Thread(
+                target=publish_all,
+                args=(broker, gw_b, batch_messages("DVU", gw_b, meters_b, 20_000, 50)),
+            ),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert wait_for_count(engine, 40_000) == 40_000
+        assert settle(engine) == 40_000
+        for proc in (a, b):
+            stored = [
+                line
+                for line in proc.metrics().splitlines()
+                if line.startswith('emissions_ingest_readings_total{result="stored"}')
+            ]
+            assert stored == ['emissions_ingest_readings_total{result="stored"} 20000.0']
+    finally:
+        a.stop()
+        b.stop()
