@@ -78,7 +78,10 @@ BASE = datetime(2025, 1, 1, tzinfo=UTC)  # after every sample meter's commission
 STEP_US = 1000  # consecutive readings of a run are 1 ms apart: (meter, ts) never repeats
 INGEST_USER, BARE_USER, NAIVE_USER = "svc-ingest-1", "svc-ingest-2", "svc-ingest-3"
 DATA_FILTERS = (f"{PREFIX}/+/meters/+", f"{PREFIX}/+/gateways/+")
-INFLIGHT = 2000  # publisher's QoS 1 window (paho's default is 20)
+# Publisher's QoS 1 window. Kept moderate on purpose: paho re-scans its whole outgoing
+# table on every PUBACK once messages queue behind a full window (_update_inflight),
+# so a 2,000 window with a deep queue published at a third of the rate of this one.
+INFLIGHT = 100
 GOALS = {"single_vs_bare": 0.5, "batch_readings_per_s": 100_000, "p99_ms": 500.0}
 
 console = Console()
@@ -99,6 +102,8 @@ class Day(IntEnum):
     latency_batch = 7
     latency_single = 8
     naive = 9
+    bare_drain = 10
+    drain = 11
 
 
 def day_start_us(day: Day) -> int:
@@ -117,6 +122,7 @@ def us_to_dt(us: int) -> datetime:
 @dataclass(frozen=True)
 class Sizes:
     bare_messages: int
+    drain_messages: int
     copy_rows: int
     copy_batch: int
     single_messages: int
@@ -131,6 +137,7 @@ class Sizes:
 
 DEFAULT_SIZES = Sizes(
     bare_messages=150_000,
+    drain_messages=150_000,
     copy_rows=500_000,
     copy_batch=5000,
     single_messages=150_000,
@@ -144,6 +151,7 @@ DEFAULT_SIZES = Sizes(
 )
 QUICK_SIZES = Sizes(
     bare_messages=30_000,
+    drain_messages=30_000,
     copy_rows=100_000,
     copy_batch=5000,
     single_messages=30_000,
@@ -255,6 +263,36 @@ class _PubState:
         self.all_acked = threading.Event()
 
 
+def _publish_loop(
+    client: mqtt.Client,
+    job: PublishJob,
+    state: _PubState,
+    prebuilt: list[tuple[str, bytes]] | None,
+) -> float:
+    """Publish every message (paced if `job.rate`); returns the worst lag behind schedule."""
+    lag = 0.0
+    rate = job.rate or math.inf
+    t0 = time.perf_counter()
+    for k in range(job.messages):
+        while k - state.acked >= INFLIGHT:
+            client.loop(0.005)
+        if job.rate is not None:
+            due = t0 + k / rate
+            now = time.perf_counter()
+            while now < due:
+                client.loop(min(due - now, 0.005))
+                now = time.perf_counter()
+            lag = max(lag, now - due)
+        if prebuilt is not None:
+            topic, payload = prebuilt[k]
+        else:
+            topic, payload = job.message(k, time.time() if job.stamp_values else None)
+        client.publish(topic, payload, qos=1)  # written to the socket right away
+        if k % 32 == 0:
+            client.loop(0)
+    return lag
+
+
 def _publish(
     job: PublishJob, ready: multiprocessing.synchronize.Event, go: multiprocessing.synchronize.Event
 ) -> PublishReport:
@@ -267,7 +305,7 @@ def _publish(
     )
     client.username_pw_set(job.user, job.password)
     client.max_inflight_messages_set(INFLIGHT)
-    client.max_queued_messages_set(0)
+    client.max_queued_messages_set(0)  # (never used: see the loop below)
 
     def on_connect(
         c: mqtt.Client,
@@ -290,41 +328,35 @@ def _publish(
 
     client.on_connect = on_connect
     client.on_publish = on_publish
+    # One thread drives paho's loop by hand: no GIL hand-off to a loop thread, and
+    # never more than INFLIGHT unacknowledged, so nothing queues inside paho.
     client.connect("127.0.0.1", job.port, keepalive=60)
-    client.loop_start()
     try:
-        if not state.connected.wait(10) or state.refused:
+        deadline = time.monotonic() + 10
+        while not state.connected.is_set() and time.monotonic() < deadline:
+            client.loop(0.05)
+        if not state.connected.is_set() or state.refused:
             raise RuntimeError(f"broker refused {job.user}: {state.refused or 'no CONNACK'}")
         prebuilt = None
         if job.rate is None and not job.stamp_values:
             prebuilt = [job.message(k) for k in range(job.messages)]
         ready.set()
-        if not go.wait(600):
-            raise TimeoutError("no start signal")
-        first = time.time()
-        lag = 0.0
-        if prebuilt is not None:
-            for topic, payload in prebuilt:
-                client.publish(topic, payload, qos=1)
-        else:
-            rate = job.rate or 1e12
-            t0 = time.perf_counter()
-            for k in range(job.messages):
-                due = t0 + k / rate
-                now = time.perf_counter()
-                if due > now:
-                    time.sleep(due - now)
-                else:
-                    lag = max(lag, now - due)
-                topic, payload = job.message(k, time.time() if job.stamp_values else None)
-                client.publish(topic, payload, qos=1)
+        deadline = time.monotonic() + 600
+        while not go.wait(0.05):
+            client.loop(0)  # keep the connection alive while waiting
+            if time.monotonic() > deadline:
+                raise TimeoutError("no start signal")
+        first, lag = time.time(), _publish_loop(client, job, state, prebuilt)
         last = time.time()
-        if not state.all_acked.wait(max(120.0, job.messages / 500)):
+        deadline = time.monotonic() + max(120.0, job.messages / 500)
+        while not state.all_acked.is_set() and time.monotonic() < deadline:
+            client.loop(0.01)
+        if not state.all_acked.is_set():
             raise TimeoutError(f"{state.acked} of {job.messages} PUBACKs")
         return PublishReport(job.user, first, last, state.acked_at, job.messages, job.readings, lag)
     finally:
         client.disconnect()
-        client.loop_stop()
+        client.loop(0.01)
 
 
 def publisher_main(
@@ -515,9 +547,14 @@ def pct(sorted_values: Sequence[float], q: float) -> float:
 
 
 def mqtt_connect(
-    port: int, user: str, password: str, clean_session: bool = True
+    port: int,
+    user: str,
+    password: str,
+    clean_session: bool = True,
+    on_message: Callable[[mqtt.Client, object, mqtt.MQTTMessage], None] | None = None,
 ) -> tuple[mqtt.Client, threading.Event]:
-    """Connected client with its loop running; the event is set on SUBACK."""
+    """Connected client with its loop running; the event is set on SUBACK. `on_message`
+    is set before connecting: a resumed session delivers right after CONNACK."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=user,
@@ -550,6 +587,8 @@ def mqtt_connect(
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
+    if on_message is not None:
+        client.on_message = on_message
     client.connect("127.0.0.1", port, keepalive=60)
     client.loop_start()
     if not connected.wait(10) or refused:
@@ -594,10 +633,13 @@ class Subscriber:
 
     def start(self) -> None:
         client, subscribed = mqtt_connect(
-            self._broker.port, self._user, self._broker.password(self._user), clean_session=False
+            self._broker.port,
+            self._user,
+            self._broker.password(self._user),
+            clean_session=False,
+            on_message=self._on_message,
         )
         self._client = client
-        client.on_message = self._on_message
         client.subscribe([(f, 1) for f in DATA_FILTERS])
         if not subscribed.wait(10):
             raise TimeoutError(f"{self._user}: no SUBACK")
@@ -619,11 +661,15 @@ class Subscriber:
             self.last = time.time()
             self.done.set()
 
-    def close(self) -> None:
+    def disconnect(self) -> None:
+        """Leave, keeping the session: the broker queues for it from now on."""
         if self._client is not None:
             mqtt_close(self._client)
             self._client = None
-            wipe_session(self._broker, self._user)
+
+    def close(self) -> None:
+        self.disconnect()
+        wipe_session(self._broker, self._user)
         if self._conn is not None:
             self._conn.close()
 
@@ -645,7 +691,7 @@ class Ingestor:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.cmd,
                 env=self.env,

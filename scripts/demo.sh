@@ -22,6 +22,7 @@ summary() {
 What runs where
   store    PostgreSQL $PG_MAJOR + TimescaleDB (licence: $license) on 127.0.0.1:$PG_PORT, database emissions, user emissions
   broker   Mosquitto on 127.0.0.1:$MQTT_PORT
+  ingest   emissions ingest (health and metrics on http://127.0.0.1:9101/healthz, /metrics)
   state    $STATE_DIR (secrets in $SECRETS_DIR, logs in $LOG_DIR)
   stop     scripts/services.sh stop
 
@@ -57,8 +58,8 @@ stop_components() {
 
 start_components() {
     trap stop_components INT TERM EXIT
-    # TODO(components): start the demo processes here once they exist, e.g.
-    #   spawn ingest    "$EMISSIONS" ingest run
+    spawn ingest "$EMISSIONS" ingest
+    # Components still to land (issues 4-7):
     #   spawn engine    "$EMISSIONS" engine run
     #   spawn api       "$EMISSIONS" api serve
     #   spawn alerts    "$EMISSIONS" alerts run

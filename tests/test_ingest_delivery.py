@@ -24,6 +24,7 @@ from tests.ingest_harness import (
     IngestProcess,
     batch_messages,
     count,
+    forget_session,
     gateway,
     publish_all,
     settle,
@@ -56,7 +57,9 @@ def own_broker(test_park: Park) -> Iterator[Broker]:
 
 
 def _ingest(settings: Settings, broker: Broker, **env: str) -> IngestProcess:
-    return IngestProcess(settings, broker, user=next(_ingest_users), extra_env=env)
+    user = next(_ingest_users)
+    forget_session(broker, user)
+    return IngestProcess(settings, broker, user=user, extra_env=env)
 
 
 def _fresh_session(proc: IngestProcess) -> None:
@@ -225,8 +228,8 @@ POISON = [
     ("invalid_timestamp", b'{"ts": "2026-01-05T08:00:00", "value": 1}'),
     ("future_timestamp", b'{"ts": 4102444800, "value": 1}'),
     ("before_commissioning", b'{"ts": 946684800, "value": 1}'),
-    ("unit_mismatch", b'{"ts": 1767571200, "value": 1, "unit": "m3"}'),
-    ("invalid_payload", b'{"value": 1}'),
+    ("unit_mismatch", b'{"ts": 1767571200, "value": 1, "unit": "kg"}'),
+    ("invalid_payload", b'{"ts": 1767571200, "value": "12"}'),
     ("oversized", b'{"ts": 1767571200, "value": 1, "pad": "' + b"x" * 300_000 + b'"}'),
 ]
 
@@ -261,7 +264,7 @@ def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
         assert settle(engine, "quarantine", quiet_s=3) == 100  # no redelivery loop
         assert count(engine) == 9_900
         with engine.connect() as conn:
-            by_reason = dict(
+            by_reason: dict[str, int] = dict(
                 conn.execute(text("SELECT reason, count(*) FROM quarantine GROUP BY reason")).all()
             )
             payloads = set(conn.execute(text("SELECT payload FROM quarantine")).scalars())
