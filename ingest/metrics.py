@@ -29,7 +29,8 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 AWAITING_ACK = Gauge(
-    "emissions_ingest_messages_awaiting_ack", "Messages received and not yet acknowledged."
+    "emissions_ingest_messages_awaiting_ack",
+    "Messages received and waiting for their batch to commit (sampled at each commit).",
 )
 LAST_COMMIT = Gauge(
     "emissions_ingest_last_commit_timestamp_seconds",
