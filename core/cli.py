@@ -17,6 +17,7 @@ from core import migrate
 from core.broker.render import render_broker
 from core.cli_support import err, load_settings, out
 from core.db import make_engine, timescaledb_info, transaction, wait_for_database
+from core.engine import cli as engine_cli
 from core.park.loader import ParkConfigError, load_park
 from core.park.models import Park
 from core.park.repository import apply_park, read_park
@@ -37,6 +38,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(broker_app, name="broker")
 
 app.command("ingest")(ingest_cli.ingest)
+app.add_typer(engine_cli.app, name="engine")
 
 ParkFile = Annotated[Path, typer.Argument(help="Park configuration YAML file.")]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -14,12 +16,15 @@ err = Console(stderr=True)
 out = Console()
 
 
-def load_settings(*secrets: str) -> Settings:
+def load_settings(*secrets: str, mqtt_user: str | None = None) -> Settings:
     """Settings or exit 2 with the variable named: never a traceback for a bad env.
 
-    `secrets` names the secrets the command needs (checked in production mode)."""
+    `secrets` names the secrets the command needs (checked in production mode);
+    `mqtt_user` is the component's broker user unless EMISSIONS_MQTT_USERNAME says
+    otherwise."""
     try:
-        settings = Settings()
+        explicit = os.environ.get("EMISSIONS_MQTT_USERNAME")
+        settings = Settings(mqtt_username=explicit or mqtt_user) if mqtt_user else Settings()
         settings.require_secrets(*secrets)
     except ValidationError as exc:
         for e in exc.errors(include_url=False):

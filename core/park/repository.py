@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from core.engine.repository import mark_factor_hours_dirty
 from core.park.models import Park
 
 
@@ -32,7 +33,8 @@ class ApplySummary:
 
 def _upsert(
     conn: Connection, summary: ApplySummary, table: str, key: tuple[str, ...], row: dict[str, Any]
-) -> None:
+) -> bool:
+    """Insert or update one row; True when something was written."""
     columns = list(row)
     updates = [c for c in columns if c not in key]
     sql = (
@@ -50,6 +52,7 @@ def _upsert(
         summary.inserted[table] += 1
     elif result is False:
         summary.updated[table] += 1
+    return result is not None
 
 
 def _deactivate_missing(
@@ -82,7 +85,7 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
             },
         )
         for value in factor.values:
-            _upsert(
+            changed = _upsert(
                 conn,
                 summary,
                 "emission_factor_values",
@@ -95,6 +98,8 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                     "source": value.source,
                 },
             )
+            if changed:
+                mark_factor_hours_dirty(conn, factor.key, value.valid_from)
     for site in park.sites:
         _upsert(
             conn,

@@ -1,0 +1,22 @@
+"""Engine metrics: site-level labels only, never meter ids."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+METER_HOURS = Counter("emissions_engine_meter_hours_total", "Meter-hours recomputed and written.")
+REFRESH_SECONDS = Histogram(
+    "emissions_engine_refresh_duration_seconds",
+    "Time to recompute one meter's dirty hours (one transaction).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DIRTY = Gauge("emissions_engine_dirty_meter_hours", "Meter-hours waiting to be recomputed.")
+LAST_PASS = Gauge(
+    "emissions_engine_last_pass_timestamp_seconds",
+    "Unix time the engine last finished a pass over the dirty marks.",
+)
+LIVE_RATE = Gauge(
+    "emissions_live_co2e_kilograms_per_hour",
+    "Current emission rate over the trailing hour, sub-meters excluded.",
+    ["site"],
+)

@@ -1,0 +1,277 @@
+"""All SQL of the emissions engine: dirty marks, raw readings, hourly rows, events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from core.emissions.counters import QualityEvent, Reading, Replacement
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSpec:
+    id: str
+    site_id: str
+    enterprise_id: str
+    kind: str
+    unit: str
+    reading: str
+    rollover: float | None
+    interval_s: int | None
+    max_gap_s: int
+    factor_key: str
+    factor_unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    hour: datetime
+    consumption: float
+    co2e_kg: float
+    avoided_co2e_kg: float
+    estimated: bool
+    factor_value_id: int | None
+    scope: int
+
+
+def dirty_meters(conn: Connection, limit: int) -> list[str]:
+    """Meters with marks, oldest marks first, so a busy meter cannot starve the rest."""
+    rows = conn.execute(
+        text(
+            "SELECT meter_id FROM dirty_meter_hours GROUP BY meter_id "
+            "ORDER BY min(marked_at) LIMIT :n"
+        ),
+        {"n": limit},
+    )
+    return [str(r) for r in rows.scalars()]
+
+
+def try_lock_meter(conn: Connection, meter_id: str) -> bool:
+    """Transaction-scoped advisory lock: two engines never work on one meter at once."""
+    return bool(
+        conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended('engine:' || :m, 0))"),
+            {"m": meter_id},
+        ).scalar_one()
+    )
+
+
+def dirty_marks(conn: Connection, meter_id: str) -> list[tuple[datetime, datetime]]:
+    rows = conn.execute(
+        text("SELECT hour, marked_at FROM dirty_meter_hours WHERE meter_id = :m ORDER BY hour"),
+        {"m": meter_id},
+    )
+    return [(r.hour, r.marked_at) for r in rows]
+
+
+def delete_marks(
+    conn: Connection, meter_id: str, marks: Sequence[tuple[datetime, datetime]]
+) -> None:
+    """Delete only the marks as they were read: a mark re-stamped by a concurrent
+    ingest commit stays, so its reading is picked up next round."""
+    conn.execute(
+        text(
+            "DELETE FROM dirty_meter_hours d USING unnest(CAST(:hours AS timestamptz[]), "
+            "CAST(:stamps AS timestamptz[])) AS seen(hour, marked_at) "
+            "WHERE d.meter_id = :m AND d.hour = seen.hour AND d.marked_at = seen.marked_at"
+        ),
+        {"m": meter_id, "hours": [h for h, _ in marks], "stamps": [s for _, s in marks]},
+    )
+
+
+def meter_spec(conn: Connection, meter_id: str) -> MeterSpec | None:
+    row = conn.execute(
+        text(
+            "SELECT m.id, m.site_id, m.enterprise_id, m.kind, m.unit, m.reading, m.rollover, "
+            "m.interval_s, m.max_gap_s, m.factor_key, f.unit AS factor_unit "
+            "FROM meters m JOIN emission_factors f ON f.key = m.factor_key WHERE m.id = :m"
+        ),
+        {"m": meter_id},
+    ).one_or_none()
+    return MeterSpec(**row._mapping) if row is not None else None
+
+
+def readings_before(conn: Connection, meter_id: str, t: datetime, n: int) -> list[Reading]:
+    """The last n readings strictly before t, in time order."""
+    rows = conn.execute(
+        text(
+            "SELECT ts, value FROM readings WHERE meter_id = :m AND ts < :t "
+            "ORDER BY ts DESC LIMIT :n"
+        ),
+        {"m": meter_id, "t": t, "n": n},
+    ).all()
+    return [Reading(r.ts, r.value) for r in reversed(rows)]
+
+
+def readings_from(conn: Connection, meter_id: str, t: datetime, n: int) -> list[Reading]:
+    """The first n readings at or after t, in time order."""
+    rows = conn.execute(
+        text(
+            "SELECT ts, value FROM readings WHERE meter_id = :m AND ts >= :t ORDER BY ts LIMIT :n"
+        ),
+        {"m": meter_id, "t": t, "n": n},
+    )
+    return [Reading(r.ts, r.value) for r in rows]
+
+
+def readings_between(conn: Connection, meter_id: str, t0: datetime, t1: datetime) -> list[Reading]:
+    """Readings with t0 <= ts <= t1, in time order."""
+    rows = conn.execute(
+        text(
+            "SELECT ts, value FROM readings WHERE meter_id = :m AND ts BETWEEN :t0 AND :t1 "
+            "ORDER BY ts"
+        ),
+        {"m": meter_id, "t0": t0, "t1": t1},
+    )
+    return [Reading(r.ts, r.value) for r in rows]
+
+
+def replacements(conn: Connection, meter_id: str) -> list[Replacement]:
+    rows = conn.execute(
+        text(
+            "SELECT replaced_at, old_final_value, new_start_value FROM meter_replacements "
+            "WHERE meter_id = :m ORDER BY replaced_at"
+        ),
+        {"m": meter_id},
+    )
+    return [Replacement(r.replaced_at, r.old_final_value, r.new_start_value) for r in rows]
+
+
+def factor_values(conn: Connection, factor_key: str) -> list[tuple[datetime, float, int]]:
+    rows = conn.execute(
+        text(
+            "SELECT valid_from, kgco2e_per_unit, id FROM emission_factor_values "
+            "WHERE factor_key = :k ORDER BY valid_from"
+        ),
+        {"k": factor_key},
+    )
+    return [(r.valid_from, r.kgco2e_per_unit, r.id) for r in rows]
+
+
+def replace_hours(
+    conn: Connection, meter: MeterSpec, h0: datetime, h1: datetime, rows: Sequence[HourRow]
+) -> None:
+    """Make the meter's stored hours in [h0, h1) exactly `rows`."""
+    conn.execute(
+        text("DELETE FROM hourly_emissions WHERE meter_id = :m AND hour >= :h0 AND hour < :h1"),
+        {"m": meter.id, "h0": h0, "h1": h1},
+    )
+    if not rows:
+        return
+    params: list[dict[str, Any]] = [
+        {
+            "m": meter.id,
+            "hour": r.hour,
+            "site": meter.site_id,
+            "ent": meter.enterprise_id,
+            "kind": meter.kind,
+            "scope": r.scope,
+            "consumption": r.consumption,
+            "unit": meter.unit,
+            "co2e": r.co2e_kg,
+            "avoided": r.avoided_co2e_kg,
+            "estimated": r.estimated,
+            "fv": r.factor_value_id,
+        }
+        for r in rows
+    ]
+    conn.execute(
+        text(
+            "INSERT INTO hourly_emissions (meter_id, hour, site_id, enterprise_id, kind, scope, "
+            "consumption, unit, co2e_kg, avoided_co2e_kg, estimated, factor_value_id) VALUES "
+            "(:m, :hour, :site, :ent, :kind, :scope, :consumption, :unit, :co2e, :avoided, "
+            ":estimated, :fv)"
+        ),
+        params,
+    )
+
+
+def replace_events(
+    conn: Connection, meter_id: str, t0: datetime, t1: datetime, events: Sequence[QualityEvent]
+) -> None:
+    """Make the meter's data-quality events with t0 < ts <= t1 exactly `events`."""
+    conn.execute(
+        text(
+            "DELETE FROM data_quality_events WHERE meter_id = :m AND ts > :t0 AND ts <= :t1 "
+            "AND kind <> 'replacement'"
+        ),
+        {"m": meter_id, "t0": t0, "t1": t1},
+    )
+    rows = [
+        {"m": meter_id, "ts": e.ts, "kind": e.kind, "detail": _json(e.detail)}
+        for e in events
+        if t0 < e.ts <= t1 and e.kind != "replacement"
+    ]
+    if rows:
+        conn.execute(
+            text(
+                "INSERT INTO data_quality_events (meter_id, ts, kind, detail) "
+                "VALUES (:m, :ts, :kind, CAST(:detail AS jsonb)) ON CONFLICT DO NOTHING"
+            ),
+            rows,
+        )
+
+
+def _json(detail: dict[str, float]) -> str:
+    return json.dumps(detail)
+
+
+def mark_range_dirty(conn: Connection, site_id: str, t0: datetime, t1: datetime) -> int:
+    """Mark every meter-hour with readings in [t0, t1) dirty (for a rebuild)."""
+    return conn.execute(
+        text(
+            "INSERT INTO dirty_meter_hours (meter_id, hour) "
+            "SELECT DISTINCT r.meter_id, date_trunc('hour', r.ts, 'UTC') FROM readings r "
+            "JOIN meters m ON m.id = r.meter_id "
+            "WHERE m.site_id = :s AND r.ts >= :t0 AND r.ts < :t1 "
+            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp()"
+        ),
+        {"s": site_id, "t0": t0, "t1": t1},
+    ).rowcount
+
+
+def dirty_count(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM dirty_meter_hours")).scalar_one())
+
+
+def live_rates(conn: Connection, now: datetime) -> list[tuple[str, str, float]]:
+    """(site, enterprise, kgCO2e/h) over the trailing hour: the current hour so far
+    plus the elapsed-complement share of the previous one. Sub-meters are left out
+    (their parents already count them)."""
+    rows = conn.execute(
+        text(
+            "SELECT h.site_id, h.enterprise_id, "
+            "sum(CASE WHEN h.hour = date_trunc('hour', CAST(:now AS timestamptz), 'UTC') "
+            "THEN h.co2e_kg ELSE h.co2e_kg * (1 - extract(epoch FROM CAST(:now AS timestamptz) "
+            "- date_trunc('hour', CAST(:now AS timestamptz), 'UTC')) / 3600) END) AS rate "
+            "FROM hourly_emissions h JOIN meters m ON m.id = h.meter_id "
+            "WHERE m.parent_id IS NULL AND h.hour >= date_trunc('hour', "
+            "CAST(:now AS timestamptz), 'UTC') - interval '1 hour' "
+            "AND h.hour <= CAST(:now AS timestamptz) "
+            "GROUP BY h.site_id, h.enterprise_id ORDER BY 1, 2"
+        ),
+        {"now": now},
+    )
+    return [(r.site_id, r.enterprise_id, float(r.rate)) for r in rows]
+
+
+def mark_factor_hours_dirty(conn: Connection, factor_key: str, valid_from: datetime) -> int:
+    """A new or changed factor value restates exactly the hours it covers: from its
+    valid_from to the next value's, for the meters priced with that factor."""
+    return conn.execute(
+        text(
+            "INSERT INTO dirty_meter_hours (meter_id, hour) "
+            "SELECT h.meter_id, h.hour FROM hourly_emissions h "
+            "JOIN meters m ON m.id = h.meter_id "
+            "WHERE m.factor_key = :k AND h.hour >= :vf AND h.hour < coalesce("
+            "(SELECT min(valid_from) FROM emission_factor_values "
+            "WHERE factor_key = :k AND valid_from > :vf), 'infinity') "
+            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp()"
+        ),
+        {"k": factor_key, "vf": valid_from},
+    ).rowcount

@@ -1,0 +1,396 @@
+"""The emissions engine on the real store: incremental hours equal a full
+recomputation, whatever the order and batching of arrival (SPEC section 5)."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from core import migrate
+from core.emissions.counters import Reading, counter_intervals
+from core.emissions.delta import delta_intervals
+from core.emissions.hourly import hourly_consumption
+from core.engine.service import refresh_until_clean
+from core.park.loader import parse_park
+from core.park.repository import apply_park
+from core.settings import Settings
+from ingest.parse import Parsed
+from ingest.parse import Reading as InReading
+from ingest.writer import BatchWriter, Message
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+PARK: dict[str, Any] = {
+    "default_factors": {"electricity": "GRID", "solar": "GRID", "water": "WATER"},
+    "factors": [
+        {
+            "key": "GRID",
+            "unit": "kWh",
+            "values": [
+                {
+                    "valid_from": "2022-01-01T00:00:00+07:00",
+                    "kgco2e_per_unit": 0.6766,
+                    "source": "DCC 2022",
+                },
+                {
+                    "valid_from": "2023-01-01T00:00:00+07:00",
+                    "kgco2e_per_unit": 0.6592,
+                    "source": "DCC 2023",
+                },
+            ],
+        },
+        {
+            "key": "WATER",
+            "unit": "m3",
+            "values": [
+                {
+                    "valid_from": "2014-01-01T00:00:00+07:00",
+                    "kgco2e_per_unit": 0.17088,
+                    "source": "DESNZ 2025",
+                },
+            ],
+        },
+    ],
+    "sites": [
+        {
+            "id": "S",
+            "name": "Site",
+            "timezone": "Asia/Ho_Chi_Minh",
+            "enterprises": [
+                {
+                    "id": "E",
+                    "name": "Ent",
+                    "industry": "plastics",
+                    "meters": [
+                        {
+                            "id": "C",
+                            "kind": "electricity",
+                            "unit": "kWh",
+                            "reading": "counter",
+                            "rollover": 1000,
+                            "commissioned_at": "2020-01-01T00:00:00+07:00",
+                        },
+                        {
+                            "id": "MWH",
+                            "kind": "electricity",
+                            "unit": "MWh",
+                            "reading": "counter",
+                            "commissioned_at": "2020-01-01T00:00:00+07:00",
+                        },
+                        {
+                            "id": "D",
+                            "kind": "water",
+                            "unit": "L",
+                            "reading": "delta",
+                            "interval_s": 900,
+                            "commissioned_at": "2020-01-01T00:00:00+07:00",
+                        },
+                        {
+                            "id": "PV",
+                            "kind": "solar",
+                            "unit": "kWh",
+                            "reading": "counter",
+                            "commissioned_at": "2020-01-01T00:00:00+07:00",
+                        },
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def stack(database_factory: Callable[[], Settings]) -> Iterator[tuple[Engine, BatchWriter]]:
+    settings_ = database_factory()
+    engine = create_engine(settings_.database_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        apply_park(conn, parse_park(PARK))
+    writer = BatchWriter(settings_.libpq_url)
+    yield engine, writer
+    writer.close()
+    engine.dispose()
+
+
+def _reset(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("TRUNCATE readings, hourly_emissions, dirty_meter_hours, data_quality_events")
+        )
+
+
+def _store(writer: BatchWriter, meter: str, readings: list[tuple[datetime, float]]) -> None:
+    parsed = Parsed("S", readings=[InReading(meter, ts, v) for ts, v in readings])
+    writer.write([Message("t", b"", parsed)])
+
+
+def _stored(conn: Connection, meter: str) -> dict[datetime, tuple[float, float, bool]]:
+    rows = conn.execute(
+        text(
+            "SELECT hour, consumption, co2e_kg, avoided_co2e_kg, estimated FROM hourly_emissions "
+            "WHERE meter_id = :m ORDER BY hour"
+        ),
+        {"m": meter},
+    )
+    return {r.hour: (r.consumption, r.co2e_kg + r.avoided_co2e_kg, r.estimated) for r in rows}
+
+
+def _all_readings(conn: Connection, meter: str) -> list[Reading]:
+    rows = conn.execute(
+        text("SELECT ts, value FROM readings WHERE meter_id = :m ORDER BY ts"), {"m": meter}
+    )
+    return [Reading(r.ts, r.value) for r in rows]
+
+
+def _full(conn: Connection, meter: str, factor: float) -> dict[datetime, tuple[float, float, bool]]:
+    """The reference: every hour recomputed from all raw readings at once."""
+    readings = _all_readings(conn, meter)
+    if meter == "D":
+        intervals = delta_intervals(readings, 900)
+    else:
+        intervals, _ = counter_intervals(readings, 1000.0 if meter == "C" else None, 3600)
+    scale = 0.001 if meter == "D" else 1.0
+    return {
+        hour: (amount, amount * scale * factor, estimated)
+        for hour, (amount, estimated) in hourly_consumption(intervals).items()
+    }
+
+
+def _assert_same(
+    a: dict[datetime, tuple[float, float, bool]], b: dict[datetime, tuple[float, float, bool]]
+) -> None:
+    assert a.keys() == b.keys()
+    for hour in a:
+        assert math.isclose(a[hour][0], b[hour][0], rel_tol=1e-9, abs_tol=1e-9), hour
+        assert math.isclose(a[hour][1], b[hour][1], rel_tol=1e-9, abs_tol=1e-9), hour
+        assert a[hour][2] == b[hour][2], hour
+
+
+counter_streams = st.lists(
+    st.tuples(
+        st.integers(min_value=1, max_value=150),  # minutes since the previous reading
+        st.one_of(
+            st.floats(min_value=0, max_value=40, allow_nan=False),  # normal increase
+            st.just(-1.0),  # glitch / dip to 0
+            st.just(-2.0),  # reset to a small value
+            st.just(-3.0),  # wrap across the rollover
+        ),
+    ),
+    min_size=2,
+    max_size=60,
+)
+
+
+def _counter_values(steps: list[tuple[int, float]]) -> list[tuple[datetime, float]]:
+    out: list[tuple[datetime, float]] = []
+    t, v = T0, 500.0
+    for minutes, step in steps:
+        t += timedelta(minutes=minutes)
+        if step == -1.0:
+            out.append((t, 0.0))
+            continue
+        if step == -2.0:
+            v = 3.0
+        elif step == -3.0:
+            v = (v + 700.0) % 1000.0
+        else:
+            v = (v + step) % 1000.0
+        out.append((t, v))
+    return out
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=counter_streams, seed=st.integers(0, 2**32), refresh_every=st.integers(1, 5))
+def test_incremental_hours_equal_full_recomputation(
+    stack: tuple[Engine, BatchWriter],
+    steps: list[tuple[int, float]],
+    seed: int,
+    refresh_every: int,
+) -> None:
+    engine, writer = stack
+    _reset(engine)
+    readings = _counter_values(steps)
+    rng = random.Random(seed)
+    rng.shuffle(readings)  # any order: late and out-of-order arrivals
+    cuts = sorted(rng.sample(range(1, len(readings)), k=min(len(readings) - 1, 4)))
+    batches = [readings[i:j] for i, j in zip([0, *cuts], [*cuts, len(readings)], strict=True)]
+    for n, batch in enumerate(batches):
+        _store(writer, "C", batch)
+        # Duplicates on the way, as redeliveries would bring them.
+        _store(writer, "C", batch[: len(batch) // 2])
+        if n % refresh_every == 0:
+            refresh_until_clean(engine)
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+
+
+def test_monotonic_counter_hours_sum_to_last_minus_first(
+    stack: tuple[Engine, BatchWriter],
+) -> None:
+    engine, writer = stack
+    _reset(engine)
+    rng = random.Random(7)
+    t, v, readings = T0, 0.0, []
+    for _ in range(400):
+        t += timedelta(seconds=rng.randint(30, 5400))
+        v += rng.random() * 3
+        readings.append((t, v))
+    shuffled = readings[:]
+    rng.shuffle(shuffled)
+    for i in range(0, len(shuffled), 37):
+        _store(writer, "MWH", shuffled[i : i + 37])
+        refresh_until_clean(engine)
+    with engine.connect() as conn:
+        total = conn.execute(
+            text("SELECT sum(consumption) FROM hourly_emissions WHERE meter_id = 'MWH'")
+        ).scalar_one()
+    assert math.isclose(total, readings[-1][1] - readings[0][1], rel_tol=1e-9)
+
+
+def test_glitch_to_zero_makes_no_spike_and_is_recorded(stack: tuple[Engine, BatchWriter]) -> None:
+    engine, writer = stack
+    _reset(engine)
+    _store(writer, "C", [(T0, 100.0), (T0 + timedelta(minutes=30), 0.0)])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        # A dip with no successor yet counts as a reset (consumption 0 -> value 0).
+        assert _stored(conn, "C")[T0][0] == 0.0
+    _store(writer, "C", [(T0 + timedelta(minutes=60), 110.0)])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        hours = _stored(conn, "C")
+        events = conn.execute(
+            text("SELECT kind, ts FROM data_quality_events WHERE meter_id = 'C'")
+        ).all()
+    assert math.isclose(hours[T0][0], 10.0)  # 100 -> 110, never a 110 kWh spike
+    assert [(e.kind, e.ts) for e in events] == [("glitch", T0 + timedelta(minutes=30))]
+
+
+def test_interval_across_the_2023_factor_change_in_hanoi_time(
+    stack: tuple[Engine, BatchWriter],
+) -> None:
+    """2022-12-31T23:00+07:00 .. 2023-01-01T01:00+07:00 is 16:00Z .. 18:00Z; the 2023
+    grid factor applies from 17:00Z (midnight in Asia/Ho_Chi_Minh)."""
+    engine, writer = stack
+    _reset(engine)
+    t0 = datetime.fromisoformat("2022-12-31T23:00:00+07:00")
+    _store(writer, "MWH", [(t0, 10.0), (t0 + timedelta(hours=2), 10.1)])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT h.hour, h.consumption, h.co2e_kg, v.kgco2e_per_unit "
+                "FROM hourly_emissions h "
+                "JOIN emission_factor_values v ON v.id = h.factor_value_id "
+                "WHERE h.meter_id = 'MWH' ORDER BY h.hour"
+            )
+        ).all()
+    assert [r.hour for r in rows] == [
+        datetime(2022, 12, 31, 16, tzinfo=UTC),
+        datetime(2022, 12, 31, 17, tzinfo=UTC),
+    ]
+    assert [r.kgco2e_per_unit for r in rows] == [0.6766, 0.6592]
+    # 0.05 MWh each hour = 50 kWh, priced per kWh.
+    assert math.isclose(rows[0].co2e_kg, 50 * 0.6766, rel_tol=1e-9)
+    assert math.isclose(rows[1].co2e_kg, 50 * 0.6592, rel_tol=1e-9)
+
+
+def test_delta_meter_spreads_over_its_interval(stack: tuple[Engine, BatchWriter]) -> None:
+    engine, writer = stack
+    _reset(engine)
+    # 900 L ending at 01:05Z covers 00:50..01:05: 10 minutes in hour 00, 5 in hour 01.
+    _store(writer, "D", [(T0 + timedelta(hours=1, minutes=5), 900.0)])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        hours = _stored(conn, "D")
+    assert math.isclose(hours[T0][0], 600.0) and math.isclose(
+        hours[T0 + timedelta(hours=1)][0], 300.0
+    )
+    assert math.isclose(hours[T0][1], 0.6 * 0.17088)
+
+
+def test_solar_is_avoided_never_negative(stack: tuple[Engine, BatchWriter]) -> None:
+    engine, writer = stack
+    _reset(engine)
+    _store(writer, "PV", [(T0, 0.0), (T0 + timedelta(hours=1), 40.0)])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT co2e_kg, avoided_co2e_kg, scope FROM hourly_emissions WHERE meter_id = 'PV'"
+            )
+        ).one()
+    assert (row.co2e_kg, row.scope) == (0.0, 2)
+    assert math.isclose(row.avoided_co2e_kg, 40 * 0.6592)
+
+
+def test_new_factor_value_restates_exactly_the_hours_it_covers(
+    stack: tuple[Engine, BatchWriter],
+) -> None:
+    engine, writer = stack
+    _reset(engine)
+    start = datetime(2023, 12, 31, 12, tzinfo=UTC)
+    _store(writer, "C", [(start + timedelta(hours=i), 10.0 * i) for i in range(25)])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        before = _stored(conn, "C")
+    data = parse_park(PARK).model_dump(mode="json")
+    data["factors"][0]["values"].append(
+        {"valid_from": "2024-01-01T00:00:00+07:00", "kgco2e_per_unit": 0.5, "source": "test 2024"}
+    )
+    with engine.begin() as conn:
+        apply_park(conn, parse_park(data))
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        after = _stored(conn, "C")
+    boundary = datetime(2023, 12, 31, 17, tzinfo=UTC)
+    assert before.keys() == after.keys()
+    for hour in before:
+        if hour >= boundary:
+            assert math.isclose(after[hour][1], after[hour][0] * 0.5), hour
+        else:
+            assert after[hour] == before[hour], hour
+    _reset(engine)
+    with engine.begin() as conn:  # the other tests price with the original factors
+        conn.execute(text("DELETE FROM emission_factor_values WHERE source = 'test 2024'"))
+
+
+def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWriter]) -> None:
+    engine, writer = stack
+    _reset(engine)
+    rng = random.Random(3)
+    readings = _counter_values([(rng.randint(1, 90), rng.random() * 20) for _ in range(300)])
+    rng.shuffle(readings)
+    for i in range(0, len(readings), 10):
+        _store(writer, "C", readings[i : i + 10])
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            refresh_until_clean(engine)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    with engine.connect() as conn:
+        _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
