@@ -23,6 +23,7 @@ What runs where
   store    PostgreSQL $PG_MAJOR + TimescaleDB (licence: $license) on 127.0.0.1:$PG_PORT, database emissions, user emissions
   broker   Mosquitto on 127.0.0.1:$MQTT_PORT
   ingest   emissions ingest (health and metrics on http://127.0.0.1:9101/healthz, /metrics)
+  engine   emissions engine run (http://127.0.0.1:9102/healthz, /metrics; live rate on parks/{site}/emissions/live)
   state    $STATE_DIR (secrets in $SECRETS_DIR, logs in $LOG_DIR)
   stop     scripts/services.sh stop
 
@@ -59,8 +60,8 @@ stop_components() {
 start_components() {
     trap stop_components INT TERM EXIT
     spawn ingest "$EMISSIONS" ingest
-    # Components still to land (issues 4-7):
-    #   spawn engine    "$EMISSIONS" engine run
+    spawn engine "$EMISSIONS" engine run
+    # Components still to land (issues 5-7):
     #   spawn api       "$EMISSIONS" api serve
     #   spawn alerts    "$EMISSIONS" alerts run
     #   spawn simulator "$EMISSIONS" simulate --park config/park.yaml

@@ -1,0 +1,172 @@
+"""The engine as operators run it: `emissions engine run` beside `emissions ingest`
+on the real broker and store, the live rate on MQTT, and `engine rebuild`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from core import migrate
+from core.emissions.counters import Reading, counter_intervals
+from core.emissions.hourly import hourly_consumption
+from core.park.models import Park
+from core.park.repository import apply_park
+from core.settings import Settings
+from tests.conftest import ROOT, Broker, free_port
+from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
+from tests.mqtt import connect
+
+
+@pytest.fixture
+def db(
+    database_factory: Callable[[], Settings], test_park: Park
+) -> Iterator[tuple[Settings, Engine]]:
+    settings = database_factory()
+    engine = create_engine(settings.database_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        apply_park(conn, test_park)
+    yield settings, engine
+    engine.dispose()
+
+
+def _env(settings: Settings, broker: Broker, user: str) -> dict[str, str]:
+    assert settings.db_password is not None
+    return {
+        **os.environ,
+        "EMISSIONS_DB_NAME": settings.db_name,
+        "EMISSIONS_DB_PASSWORD": settings.db_password.get_secret_value(),
+        "EMISSIONS_MQTT_PORT": str(broker.port),
+        "EMISSIONS_MQTT_USERNAME": user,
+        "EMISSIONS_MQTT_PASSWORD": broker.password(user),
+        "EMISSIONS_LOG_LEVEL": "WARNING",
+    }
+
+
+def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
+    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+) -> None:
+    settings, engine = db
+    gw, meters = gateway(test_park, site_id="DVU")
+    meter = meters[0]
+    now = datetime.now(UTC).replace(microsecond=0)
+    points = [(now - timedelta(minutes=90 - 5 * i), 1000.0 + 7.5 * i) for i in range(19)]
+    forget_session(broker, "svc-ingest-3")
+    ingest = IngestProcess(settings, broker, user="svc-ingest-3")
+    ingest.start()
+    engine_proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "engine", "run", "--health-port", str(free_port())],
+        cwd=ROOT,
+        env=_env(settings, broker, "svc-engine"),
+    )
+    try:
+        items = [{"meter": meter, "ts": ts.isoformat(), "value": v} for ts, v in points]
+        publish_all(
+            broker, gw, [(f"parks/DVU/gateways/{gw}", json.dumps({"readings": items}).encode())]
+        )
+        expected = hourly_consumption(
+            counter_intervals([Reading(t, v) for t, v in points], None, 3600)[0]
+        )
+        deadline = time.monotonic() + 30
+        stored: dict[datetime, float] = {}
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                stored = dict(
+                    conn.execute(
+                        text("SELECT hour, consumption FROM hourly_emissions WHERE meter_id = :m"),
+                        {"m": meter},
+                    ).all()
+                )
+            if stored.keys() == expected.keys():
+                break
+            time.sleep(0.2)
+        assert stored == pytest.approx({h: a for h, (a, _) in expected.items()})
+        viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
+        try:
+            viewer.client.subscribe("parks/DVU/emissions/live", qos=1)
+            message = viewer.messages.get(timeout=20)
+        finally:
+            viewer.close()
+        live = json.loads(message.payload)
+        assert message.retain
+        assert live["site"] == "DVU"
+        assert live["co2e_kg_per_h"] > 0
+        assert set(live["by_enterprise"]) == {"DVU-E1"}
+    finally:
+        engine_proc.terminate()
+        engine_proc.wait(timeout=20)
+        ingest.stop()
+
+
+def test_rebuild_recomputes_a_site_with_a_progress_bar(db: tuple[Settings, Engine]) -> None:
+    settings, engine = db
+    t0 = datetime(2025, 6, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO readings (meter_id, ts, value) SELECT 'DVU-E2-M1', "
+                "CAST(:t0 AS timestamptz) + make_interval(mins => 10 * g), 5.0 * g "
+                "FROM generate_series(0, 143) AS g"
+            ),
+            {"t0": t0},
+        )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "engine",
+            "rebuild",
+            "--site",
+            "DVU",
+            "--from",
+            "2025-06-01T07:00:00+07:00",
+            "--to",
+            "2025-06-02T07:00:00+07:00",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "24 dirty meter-hours recomputed" in result.stdout
+    with engine.connect() as conn:
+        total = conn.execute(
+            text(
+                "SELECT sum(consumption), count(*) FROM hourly_emissions "
+                "WHERE meter_id = 'DVU-E2-M1'"
+            )
+        ).one()
+    assert total == (pytest.approx(5.0 * 143), 24)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "engine",
+            "rebuild",
+            "--site",
+            "DVU",
+            "--from",
+            "2025-06-01T00:00:00",
+            "--to",
+            "2025-06-02T00:00:00+07:00",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "needs a UTC offset" in bad.stderr
