@@ -25,6 +25,7 @@ from core import migrate
 from core.broker.render import render_broker
 from core.park.loader import load_park, parse_park
 from core.park.models import Park
+from core.park.repository import apply_park
 from core.paths import mqtt_password_file
 from core.settings import Settings
 
@@ -192,3 +193,17 @@ def broker(test_park: Park) -> Iterator[Broker]:
     finally:
         b.stop()
         shutil.rmtree(b.config_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def park_db(
+    database_factory: Callable[[], Settings], test_park: Park
+) -> Iterator[tuple[Settings, Engine]]:
+    """A fresh migrated database holding the two-site test park."""
+    settings = database_factory()
+    eng = create_engine(settings.database_url)
+    migrate.upgrade(eng)
+    with eng.begin() as conn:
+        apply_park(conn, test_park)
+    yield settings, eng
+    eng.dispose()

@@ -8,34 +8,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from core import migrate
 from core.emissions.counters import Reading, counter_intervals
 from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
-from core.park.repository import apply_park
 from core.settings import Settings
 from tests.conftest import ROOT, Broker, free_port
 from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
 from tests.mqtt import connect
-
-
-@pytest.fixture
-def db(
-    database_factory: Callable[[], Settings], test_park: Park
-) -> Iterator[tuple[Settings, Engine]]:
-    settings = database_factory()
-    engine = create_engine(settings.database_url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        apply_park(conn, test_park)
-    yield settings, engine
-    engine.dispose()
 
 
 def _env(settings: Settings, broker: Broker, user: str) -> dict[str, str]:
@@ -52,9 +36,9 @@ def _env(settings: Settings, broker: Broker, user: str) -> dict[str, str]:
 
 
 def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, site_id="DVU")
     meter = meters[0]
     now = datetime.now(UTC).replace(microsecond=0)
@@ -106,8 +90,8 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
         ingest.stop()
 
 
-def test_rebuild_recomputes_a_site_with_a_progress_bar(db: tuple[Settings, Engine]) -> None:
-    settings, engine = db
+def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, Engine]) -> None:
+    settings, engine = park_db
     t0 = datetime(2025, 6, 1, tzinfo=UTC)
     with engine.begin() as conn:
         conn.execute(

@@ -10,14 +10,12 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from core import migrate
 from core.park.models import Park
-from core.park.repository import apply_park
 from core.settings import Settings
 from tests.conftest import Broker, start_broker
 from tests.ingest_harness import (
@@ -33,19 +31,6 @@ from tests.ingest_harness import (
 )
 
 _ingest_users = itertools.cycle(["svc-ingest-1", "svc-ingest-2", "svc-ingest-3", "svc-ingest-4"])
-
-
-@pytest.fixture
-def db(
-    database_factory: Callable[[], Settings], test_park: Park
-) -> Iterator[tuple[Settings, Engine]]:
-    settings = database_factory()
-    engine = create_engine(settings.database_url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        apply_park(conn, test_park)
-    yield settings, engine
-    engine.dispose()
 
 
 @pytest.fixture
@@ -69,9 +54,9 @@ def _fresh_session(proc: IngestProcess) -> None:
 
 
 def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(
-    db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park)
     messages = list(single_messages("NCK", meters, 100_000))
     ingest = _ingest(settings, own_broker)
@@ -97,9 +82,9 @@ def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(
 
 
 def test_d2_backlog_while_stopped_is_delivered_without_drops(
-    db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park)
     ingest = _ingest(settings, own_broker)
     _fresh_session(ingest)
@@ -116,9 +101,9 @@ def test_d2_backlog_while_stopped_is_delivered_without_drops(
 
 
 def test_d4_database_connections_reset_for_10_s_recovers_without_restart(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, index=1)
     ingest = _ingest(settings, broker)
     ingest.start()
@@ -152,9 +137,9 @@ def test_d4_database_connections_reset_for_10_s_recovers_without_restart(
 
 
 def test_d7_broker_restart_mid_stream_loses_nothing(
-    db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, index=2)
     ingest = _ingest(settings, own_broker)
     ingest.start()
@@ -174,9 +159,9 @@ def test_d7_broker_restart_mid_stream_loses_nothing(
 
 
 def test_d10_everything_twice_is_stored_once(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, index=3)
     messages = batch_messages("NCK", gw, meters, 10_000, per_message=25)
     ingest = _ingest(settings, broker)
@@ -193,9 +178,9 @@ def test_d10_everything_twice_is_stored_once(
 
 
 def test_different_value_for_a_stored_reading_is_a_conflict(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, index=4)
     original = batch_messages("NCK", gw, meters, 100, per_message=10)
     changed = [
@@ -235,9 +220,9 @@ POISON = [
 
 
 def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, index=5)
     good = list(single_messages("NCK", meters, 9_900))
     poison = []
@@ -278,9 +263,9 @@ def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
 
 
 def test_batch_with_other_sites_meter_keeps_the_rest(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, index=6)
     _, other_site_meters = gateway(test_park, site_id="DVU")
     items = [
@@ -305,9 +290,9 @@ def test_batch_with_other_sites_meter_keeps_the_rest(
 
 
 def test_d12_batch_larger_than_the_in_flight_window_does_not_stall(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw, meters = gateway(test_park, index=7)
     ingest = _ingest(
         settings,
@@ -326,9 +311,9 @@ def test_d12_batch_larger_than_the_in_flight_window_does_not_stall(
 
 
 def test_two_processes_on_two_partitions_ingest_together(
-    db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
 ) -> None:
-    settings, engine = db
+    settings, engine = park_db
     gw_a, meters_a = gateway(test_park, site_id="NCK", index=8)
     gw_b, meters_b = gateway(test_park, site_id="DVU")
     a = _ingest(settings, broker, EMISSIONS_INGEST_SITES="NCK")
