@@ -41,9 +41,10 @@ SELECT meter_id, ts FROM ins
 # before this commit does not delete it (it deletes only the marks it saw). Keys
 # come sorted, so concurrent ingest processes lock rows in the same order.
 MARK_DIRTY = """
-INSERT INTO dirty_meter_hours (meter_id, hour)
-SELECT * FROM unnest(%s::text[], %s::timestamptz[])
-ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp()
+INSERT INTO dirty_meter_hours (meter_id, hour, min_ts)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
+ON CONFLICT (meter_id, hour) DO UPDATE
+SET marked_at = clock_timestamp(), min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)
 """
 
 # Only run when some staged rows were not inserted; the ts bounds let TimescaleDB
@@ -234,12 +235,24 @@ class BatchWriter:
 def _mark_dirty(
     cur: psycopg.Cursor[tuple[object, ...]], keys: Iterable[tuple[str, datetime]]
 ) -> None:
+    """Mark each (meter, UTC hour) with its earliest new reading, which tells the
+    engine whether the batch only appended to the meter or arrived late."""
     # Integer hour numbers hash far faster than aware datetimes (5,000 per batch).
-    hours = sorted({(meter, int(ts.timestamp() // 3600)) for meter, ts in keys})
-    if hours:
+    earliest: dict[tuple[str, int], datetime] = {}
+    for meter, ts in keys:
+        key = (meter, int(ts.timestamp() // 3600))
+        first = earliest.get(key)
+        if first is None or ts < first:
+            earliest[key] = ts
+    if earliest:
+        marks = sorted(earliest.items())
         cur.execute(
             MARK_DIRTY,
-            ([m for m, _ in hours], [datetime.fromtimestamp(h * 3600, UTC) for _, h in hours]),
+            (
+                [m for (m, _), _ in marks],
+                [datetime.fromtimestamp(h * 3600, UTC) for (_, h), _ in marks],
+                [ts for _, ts in marks],
+            ),
         )
 
 

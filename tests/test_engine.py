@@ -210,23 +210,34 @@ def _counter_values(steps: list[tuple[int, float]]) -> list[tuple[datetime, floa
 
 
 @settings(
-    max_examples=25,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=counter_streams, seed=st.integers(0, 2**32), refresh_every=st.integers(1, 5))
+@given(
+    steps=counter_streams,
+    seed=st.integers(0, 2**32),
+    refresh_every=st.integers(1, 5),
+    shuffle=st.booleans(),
+)
 def test_incremental_hours_equal_full_recomputation(
     stack: tuple[Engine, BatchWriter],
     steps: list[tuple[int, float]],
     seed: int,
     refresh_every: int,
+    shuffle: bool,
 ) -> None:
     engine, writer = stack
     _reset(engine)
     readings = _counter_values(steps)
     rng = random.Random(seed)
-    rng.shuffle(readings)  # any order: late and out-of-order arrivals
-    cuts = sorted(rng.sample(range(1, len(readings)), k=min(len(readings) - 1, 4)))
+    if shuffle:
+        rng.shuffle(readings)  # any order: late and out-of-order arrivals
+    else:  # mostly appends (the real-time case), with a few late readings
+        for _ in range(len(readings) // 10):
+            i = rng.randrange(len(readings) - 1)
+            readings[i], readings[i + 1] = readings[i + 1], readings[i]
+    cuts = sorted(rng.sample(range(1, len(readings)), k=min(len(readings) - 1, 8)))
     batches = [readings[i:j] for i, j in zip([0, *cuts], [*cuts, len(readings)], strict=True)]
     for n, batch in enumerate(batches):
         _store(writer, "C", batch)

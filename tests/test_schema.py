@@ -30,6 +30,7 @@ EXPECTED_TABLES = {
     "alert_events",
     "api_keys",
     "dirty_meter_hours",
+    "meter_engine_state",
 }
 
 
@@ -45,7 +46,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
         migrate.upgrade(eng)
         with eng.connect() as conn:
             assert _tables(conn) == EXPECTED_TABLES
-        assert migrate.current_revision(eng) == "0002"
+        assert migrate.current_revision(eng) == "0003"
         migrate.downgrade(eng, "base")
         with eng.connect() as conn:
             assert _tables(conn) == set()
@@ -55,7 +56,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
             assert hypertables == 0
         assert migrate.current_revision(eng) is None
         migrate.upgrade(eng)
-        assert migrate.current_revision(eng) == "0002"
+        assert migrate.current_revision(eng) == "0003"
     finally:
         eng.dispose()
 

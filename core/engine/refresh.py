@@ -6,7 +6,6 @@ hours to rewrite and from which readings; this module fetches and writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -15,6 +14,7 @@ from core.emissions.counters import Interval, QualityEvent, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import factor_at, hourly_consumption, scope_of
 from core.engine import repository as repo
+from core.engine.append import append_counter, append_delta
 from core.engine.windows import Window, clusters, counter_window, delta_window
 from core.units import convert
 
@@ -23,17 +23,18 @@ Computed = tuple[Window, list[Interval], list[QualityEvent]]
 
 def hour_rows(
     meter: repo.MeterSpec,
-    intervals: Iterable[Interval],
+    amounts: dict[datetime, tuple[float, bool]],
     factors: list[tuple[datetime, float, int]],
-    window: Window,
+    first_hour: datetime,
+    end_hour: datetime,
 ) -> list[repo.HourRow]:
-    """The window's hours priced with the factor valid at each hour's start. Solar
-    generation is reported as avoided emissions only, never as negative CO2e."""
+    """Hours in [first_hour, end_hour) priced with the factor valid at each hour's
+    start. Solar generation is reported as avoided emissions, never negative CO2e."""
     rows = []
     scope = scope_of(meter.kind)
     solar = meter.kind == "solar"
-    for hour, (amount, estimated) in sorted(hourly_consumption(intervals).items()):
-        if not window.first_hour <= hour < window.end_hour:
+    for hour, (amount, estimated) in sorted(amounts.items()):
+        if not first_hour <= hour < end_hour:
             continue
         factor = factor_at(factors, hour)
         kg = convert(amount, meter.unit, meter.factor_unit) * factor[0] if factor else 0.0
@@ -79,28 +80,66 @@ def _counter(
     return window, intervals, events
 
 
+def _recompute_runs(
+    conn: Connection,
+    meter: repo.MeterSpec,
+    marks: list[repo.Mark],
+    factors: list[tuple[datetime, float, int]],
+) -> int:
+    """The general path: late or out-of-order readings, factor restatements."""
+    written = 0
+    for run in clusters([m.hour for m in marks]):
+        computed = (
+            _delta(conn, meter, run) if meter.reading == "delta" else _counter(conn, meter, run)
+        )
+        if computed is None:
+            continue
+        window, intervals, events = computed
+        amounts = hourly_consumption(intervals)
+        rows = hour_rows(meter, amounts, factors, window.first_hour, window.end_hour)
+        repo.replace_hours(conn, meter, window.first_hour, window.end_hour, rows)
+        if meter.reading == "counter":
+            repo.replace_events(
+                conn, meter.id, window.start, window.stop or window.end_hour, events
+            )
+        written += len(rows)
+    return written
+
+
 def refresh_meter(conn: Connection, meter_id: str) -> int | None:
-    """Recompute every dirty run of one meter; None if another engine holds it.
-    Returns the number of hour rows written."""
+    """Bring one meter's hours up to date with its readings; None if another engine
+    holds it. Run in a REPEATABLE READ transaction: the watermark, the marks and
+    the readings must come from one snapshot. Returns the hour rows written."""
     if not repo.try_lock_meter(conn, meter_id):
         return None
     marks = repo.dirty_marks(conn, meter_id)
     meter = repo.meter_spec(conn, meter_id)
     written = 0
-    if meter is not None:
+    if meter is not None and marks:
         factors = repo.factor_values(conn, meter.factor_key)
-        for run in clusters([hour for hour, _ in marks]):
-            computed = (
-                _delta(conn, meter, run) if meter.reading == "delta" else _counter(conn, meter, run)
+
+        def rows_for(
+            amounts: dict[datetime, tuple[float, bool]], h0: datetime, h1: datetime
+        ) -> list[repo.HourRow]:
+            return hour_rows(meter, amounts, factors, h0, h1)
+
+        watermark = repo.computed_until(conn, meter_id)
+        first_new = min(m.min_ts for m in marks)
+        appended: tuple[int, datetime] | None = None
+        if watermark is not None and first_new > watermark:
+            appended = (
+                append_delta(conn, meter, watermark, rows_for)
+                if meter.reading == "delta"
+                else append_counter(conn, meter, watermark, first_new, rows_for)
             )
-            if computed is None:
-                continue
-            window, intervals, events = computed
-            rows = hour_rows(meter, intervals, factors, window)
-            repo.replace_hours(conn, meter, window.first_hour, window.end_hour, rows)
-            if meter.reading == "counter":
-                end = window.stop or window.end_hour
-                repo.replace_events(conn, meter.id, window.start, end, events)
-            written += len(rows)
+        last: datetime | None
+        if appended is not None:
+            written, last = appended
+        else:
+            last_ts = repo.last_reading_ts(conn, meter_id)
+            written = _recompute_runs(conn, meter, marks, factors)
+            last = last_ts if last_ts is not None else watermark
+        if last is not None:
+            repo.set_computed_until(conn, meter_id, last)
     repo.delete_marks(conn, meter_id, marks)
     return written

@@ -61,17 +61,67 @@ def try_lock_meter(conn: Connection, meter_id: str) -> bool:
     )
 
 
-def dirty_marks(conn: Connection, meter_id: str) -> list[tuple[datetime, datetime]]:
+@dataclass(frozen=True, slots=True)
+class Mark:
+    hour: datetime
+    marked_at: datetime
+    min_ts: datetime
+
+
+def dirty_marks(conn: Connection, meter_id: str) -> list[Mark]:
     rows = conn.execute(
-        text("SELECT hour, marked_at FROM dirty_meter_hours WHERE meter_id = :m ORDER BY hour"),
+        text(
+            "SELECT hour, marked_at, min_ts FROM dirty_meter_hours WHERE meter_id = :m "
+            "ORDER BY hour"
+        ),
         {"m": meter_id},
     )
-    return [(r.hour, r.marked_at) for r in rows]
+    return [Mark(r.hour, r.marked_at, r.min_ts) for r in rows]
 
 
-def delete_marks(
-    conn: Connection, meter_id: str, marks: Sequence[tuple[datetime, datetime]]
-) -> None:
+def computed_until(conn: Connection, meter_id: str) -> datetime | None:
+    """The last reading already priced into the meter's hours (its watermark)."""
+    value = conn.execute(
+        text("SELECT computed_until FROM meter_engine_state WHERE meter_id = :m"),
+        {"m": meter_id},
+    ).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
+def set_computed_until(conn: Connection, meter_id: str, ts: datetime | None) -> None:
+    if ts is None:
+        conn.execute(text("DELETE FROM meter_engine_state WHERE meter_id = :m"), {"m": meter_id})
+        return
+    conn.execute(
+        text(
+            "INSERT INTO meter_engine_state (meter_id, computed_until) VALUES (:m, :t) "
+            "ON CONFLICT (meter_id) DO UPDATE SET computed_until = EXCLUDED.computed_until"
+        ),
+        {"m": meter_id, "t": ts},
+    )
+
+
+def last_reading_ts(conn: Connection, meter_id: str) -> datetime | None:
+    value = conn.execute(
+        text("SELECT max(ts) FROM readings WHERE meter_id = :m"), {"m": meter_id}
+    ).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
+def stored_hours(
+    conn: Connection, meter_id: str, h0: datetime, h1: datetime
+) -> dict[datetime, tuple[float, bool]]:
+    rows = conn.execute(
+        text(
+            "SELECT hour, consumption, estimated FROM hourly_emissions "
+            "WHERE meter_id = :m AND hour >= :h0 AND hour < :h1"
+        ),
+        {"m": meter_id, "h0": h0, "h1": h1},
+    )
+    return {r.hour: (r.consumption, r.estimated) for r in rows}
+
+
+def delete_marks(conn: Connection, meter_id: str, marks: Sequence[Mark]) -> None:
     """Delete only the marks as they were read: a mark re-stamped by a concurrent
     ingest commit stays, so its reading is picked up next round."""
     conn.execute(
@@ -80,7 +130,7 @@ def delete_marks(
             "CAST(:stamps AS timestamptz[])) AS seen(hour, marked_at) "
             "WHERE d.meter_id = :m AND d.hour = seen.hour AND d.marked_at = seen.marked_at"
         ),
-        {"m": meter_id, "hours": [h for h, _ in marks], "stamps": [s for _, s in marks]},
+        {"m": meter_id, "hours": [k.hour for k in marks], "stamps": [k.marked_at for k in marks]},
     )
 
 
@@ -225,11 +275,13 @@ def mark_range_dirty(conn: Connection, site_id: str, t0: datetime, t1: datetime)
     """Mark every meter-hour with readings in [t0, t1) dirty (for a rebuild)."""
     return conn.execute(
         text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour) "
-            "SELECT DISTINCT r.meter_id, date_trunc('hour', r.ts, 'UTC') FROM readings r "
+            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
+            "SELECT DISTINCT r.meter_id, date_trunc('hour', r.ts, 'UTC'), "
+            "date_trunc('hour', r.ts, 'UTC') FROM readings r "
             "JOIN meters m ON m.id = r.meter_id "
             "WHERE m.site_id = :s AND r.ts >= :t0 AND r.ts < :t1 "
-            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp()"
+            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp(), "
+            "min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)"
         ),
         {"s": site_id, "t0": t0, "t1": t1},
     ).rowcount
@@ -265,13 +317,14 @@ def mark_factor_hours_dirty(conn: Connection, factor_key: str, valid_from: datet
     valid_from to the next value's, for the meters priced with that factor."""
     return conn.execute(
         text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour) "
-            "SELECT h.meter_id, h.hour FROM hourly_emissions h "
+            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
+            "SELECT h.meter_id, h.hour, h.hour FROM hourly_emissions h "
             "JOIN meters m ON m.id = h.meter_id "
             "WHERE m.factor_key = :k AND h.hour >= :vf AND h.hour < coalesce("
             "(SELECT min(valid_from) FROM emission_factor_values "
             "WHERE factor_key = :k AND valid_from > :vf), 'infinity') "
-            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp()"
+            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp(), "
+            "min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)"
         ),
         {"k": factor_key, "vf": valid_from},
     ).rowcount

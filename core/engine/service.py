@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core.engine import metrics
 from core.engine import repository as repo
@@ -34,8 +34,17 @@ def refresh_pass(engine: Engine, limit: int = 500) -> tuple[int, int]:
     refreshed = written = 0
     for meter_id in meters:
         started = time.perf_counter()
-        with engine.begin() as conn:
-            rows = refresh_meter(conn, meter_id)
+        try:
+            with (
+                engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn,
+                conn.begin(),
+            ):
+                rows = refresh_meter(conn, meter_id)
+        except OperationalError as exc:
+            # A concurrent ingest commit re-stamped a mark this snapshot read
+            # (serialization failure): nothing was written; the next pass retries.
+            log.info("engine_meter_retry", meter=meter_id, error=type(exc.orig).__name__)
+            continue
         if rows is None:
             continue
         metrics.REFRESH_SECONDS.observe(time.perf_counter() - started)

@@ -50,7 +50,7 @@ def _no_replacement_between(replacements: list[Replacement], t0: datetime, t1: d
     return not any(t0 < r.at <= t1 for r in replacements)
 
 
-def _anchor_before(
+def anchor_before(
     fetch: Callable[[int], list[Reading]], limit: datetime, replacements: list[Replacement]
 ) -> tuple[Reading | None, bool]:
     """The latest certainly-kept reading at or before `limit`; (None, True) if the
@@ -83,7 +83,7 @@ def counter_window(
     first_dirty, end_dirty = dirty
     pre = before(first_dirty, REACH)
     affected_start = pre[0].ts if pre else first_dirty
-    anchor, is_first = _anchor_before(
+    anchor, is_first = anchor_before(
         lambda n: before(floor_hour(affected_start) + timedelta(microseconds=1), n),
         floor_hour(affected_start),
         replacements,
