@@ -24,7 +24,7 @@ ALTER TABLE dirty_meter_hours ADD COLUMN min_ts timestamptz;
 UPDATE dirty_meter_hours SET min_ts = hour;
 ALTER TABLE dirty_meter_hours ALTER COLUMN min_ts SET NOT NULL;
 -- A mark that does not say (e.g. written by hand) is treated as a late arrival.
-ALTER TABLE dirty_meter_hours ALTER COLUMN min_ts SET DEFAULT '-infinity';
+ALTER TABLE dirty_meter_hours ALTER COLUMN min_ts SET DEFAULT '1970-01-01T00:00:00Z';
 
 CREATE TABLE meter_engine_state (
     meter_id        text PRIMARY KEY,
