@@ -686,12 +686,27 @@ class IngestorDiedError(RuntimeError):
 
 
 class Ingestor:
-    def __init__(self, cmd: list[str], env: dict[str, str], health_port: int, workdir: Path):
+    """A service subprocess with a health port: the ingestor by default; `name`,
+    `log_name` and `metric_prefix` let bench/engine.py run the engine with it."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        env: dict[str, str],
+        health_port: int,
+        workdir: Path,
+        *,
+        name: str = "ingestor",
+        log_name: str = "ingest.log",
+        metric_prefix: str = "emissions_ingest_",
+    ):
         self.cmd = cmd
         self.env = env
         self.health_port = health_port
         self.workdir = workdir
-        self.log_path = workdir / "ingest.log"
+        self.name = name
+        self.metric_prefix = metric_prefix
+        self.log_path = workdir / log_name
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -719,7 +734,9 @@ class Ingestor:
     def check(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             code = None if self.proc is None else self.proc.returncode
-            raise IngestorDiedError(f"ingestor exited ({code}); its log ends:\n{self.log_tail()}")
+            raise IngestorDiedError(
+                f"{self.name} exited ({code}); its log ends:\n{self.log_tail()}"
+            )
 
     def _get(self, path: str) -> tuple[int, str]:
         url = f"http://127.0.0.1:{self.health_port}{path}"
@@ -734,14 +751,14 @@ class Ingestor:
                 if self._get("/healthz")[0] == 200:
                     return
             time.sleep(0.1)
-        raise TimeoutError(f"ingestor not healthy after {timeout} s:\n{self.log_tail()}")
+        raise TimeoutError(f"{self.name} not healthy after {timeout} s:\n{self.log_tail()}")
 
     def metrics(self) -> dict[str, float]:
-        """The ingestor's own counters (emissions_ingest_*), label sets included."""
+        """The service's own metrics (emissions_ingest_* by default), label sets included."""
         out: dict[str, float] = {}
         with contextlib.suppress(OSError):
             for line in self._get("/metrics")[1].splitlines():
-                if line.startswith("emissions_ingest_"):
+                if line.startswith(self.metric_prefix):
                     name, _, value = line.rpartition(" ")
                     with contextlib.suppress(ValueError):
                         out[name] = float(value)
@@ -779,9 +796,16 @@ class Profiler:
     figures of a profiled run are not comparable)."""
 
     def __init__(
-        self, binary: str | None, fmt: str, out_dir: Path, stamp: str, gil: bool = False
+        self,
+        binary: str | None,
+        fmt: str,
+        out_dir: Path,
+        stamp: str,
+        gil: bool = False,
+        prefix: str = "ingest",
     ) -> None:
         self.binary = binary
+        self.prefix = prefix
         self.fmt = fmt
         self.gil = gil
         self.out_dir = out_dir
@@ -794,7 +818,7 @@ class Profiler:
             yield
             return
         ext = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}[self.fmt]
-        out = self.out_dir / f"ingest-{self.stamp}-{phase}.{ext}"
+        out = self.out_dir / f"{self.prefix}-{self.stamp}-{phase}.{ext}"
         cmd = [self.binary, "record", "-p", str(pid), "-r", "200", "-f", self.fmt, "-o", str(out)]
         if self.gil:
             cmd.append("--gil")  # only the thread holding the GIL: where the CPU goes
@@ -1430,10 +1454,10 @@ def ingest_settings() -> dict[str, Any]:
     }
 
 
-def start_ingestor(bench: Bench, cmd: list[str]) -> Ingestor:
-    health_port = free_port()
-    s = bench.settings
-    env = {
+def service_env(settings: Settings, broker: Broker, user: str) -> dict[str, str]:
+    """Environment of a service subprocess on the bench database and broker as `user`."""
+    s = settings
+    return {
         **os.environ,
         "EMISSIONS_DB_HOST": s.db_host,
         "EMISSIONS_DB_PORT": str(s.db_port),
@@ -1441,12 +1465,19 @@ def start_ingestor(bench: Bench, cmd: list[str]) -> Ingestor:
         "EMISSIONS_DB_NAME": s.db_name,
         "EMISSIONS_DB_PASSWORD": s.db_password.get_secret_value() if s.db_password else "",
         "EMISSIONS_MQTT_HOST": "127.0.0.1",
-        "EMISSIONS_MQTT_PORT": str(bench.broker.port),
-        "EMISSIONS_MQTT_USERNAME": INGEST_USER,
-        "EMISSIONS_MQTT_PASSWORD": bench.broker.password(INGEST_USER),
-        "EMISSIONS_STATE_DIR": str(bench.broker.state_dir),
-        "EMISSIONS_INGEST_HEALTH_PORT": str(health_port),
+        "EMISSIONS_MQTT_PORT": str(broker.port),
+        "EMISSIONS_MQTT_USERNAME": user,
+        "EMISSIONS_MQTT_PASSWORD": broker.password(user),
+        "EMISSIONS_STATE_DIR": str(broker.state_dir),
         "EMISSIONS_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_ingestor(bench: Bench, cmd: list[str]) -> Ingestor:
+    health_port = free_port()
+    env = {
+        **service_env(bench.settings, bench.broker, INGEST_USER),
+        "EMISSIONS_INGEST_HEALTH_PORT": str(health_port),
     }
     ingestor = Ingestor(cmd, env, health_port, bench.workdir)
     ingestor.start()

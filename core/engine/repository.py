@@ -44,7 +44,7 @@ def dirty_meters(conn: Connection, limit: int) -> list[str]:
     rows = conn.execute(
         text(
             "SELECT meter_id FROM dirty_meter_hours GROUP BY meter_id "
-            "ORDER BY min(marked_at) LIMIT :n"
+            "ORDER BY min(first_marked_at) LIMIT :n"
         ),
         {"n": limit},
     )

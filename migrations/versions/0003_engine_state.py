@@ -26,6 +26,10 @@ ALTER TABLE dirty_meter_hours ALTER COLUMN min_ts SET NOT NULL;
 -- A mark that does not say (e.g. written by hand) is treated as a late arrival.
 ALTER TABLE dirty_meter_hours ALTER COLUMN min_ts SET DEFAULT '1970-01-01T00:00:00Z';
 
+-- When the mark was first made; re-stamping (marked_at) leaves it alone, so a
+-- meter that reports often cannot keep pushing itself behind quieter ones.
+ALTER TABLE dirty_meter_hours ADD COLUMN first_marked_at timestamptz NOT NULL DEFAULT now();
+
 CREATE TABLE meter_engine_state (
     meter_id        text PRIMARY KEY,
     computed_until  timestamptz NOT NULL
@@ -36,5 +40,6 @@ CREATE TABLE meter_engine_state (
 def downgrade() -> None:
     op.execute("""
 DROP TABLE meter_engine_state;
+ALTER TABLE dirty_meter_hours DROP COLUMN first_marked_at;
 ALTER TABLE dirty_meter_hours DROP COLUMN min_ts;
 """)
