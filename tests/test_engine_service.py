@@ -90,6 +90,29 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
         ingest.stop()
 
 
+def _rebuild(settings: Settings, start: str, end: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "engine",
+            "rebuild",
+            "--site",
+            "DVU",
+            "--from",
+            start,
+            "--to",
+            end,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, Engine]) -> None:
     settings, engine = park_db
     t0 = datetime(2025, 6, 1, tzinfo=UTC)
@@ -102,26 +125,7 @@ def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, 
             ),
             {"t0": t0},
         )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "core.cli",
-            "engine",
-            "rebuild",
-            "--site",
-            "DVU",
-            "--from",
-            "2025-06-01T07:00:00+07:00",
-            "--to",
-            "2025-06-02T07:00:00+07:00",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _rebuild(settings, "2025-06-01T07:00:00+07:00", "2025-06-02T07:00:00+07:00")
     assert result.returncode == 0, result.stderr
     assert "24 dirty meter-hours recomputed" in result.stdout
     with engine.connect() as conn:
@@ -132,25 +136,6 @@ def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, 
             )
         ).one()
     assert total == (pytest.approx(5.0 * 143), 24)
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "core.cli",
-            "engine",
-            "rebuild",
-            "--site",
-            "DVU",
-            "--from",
-            "2025-06-01T00:00:00",
-            "--to",
-            "2025-06-02T00:00:00+07:00",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bad = _rebuild(settings, "2025-06-01T00:00:00", "2025-06-02T00:00:00+07:00")
     assert bad.returncode == 2
     assert "needs a UTC offset" in bad.stderr
