@@ -14,23 +14,22 @@ import migrations
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["engine"] = engine
     return config
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
-        config = alembic_config(engine)
+        config = alembic_config()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as conn:
-        config = alembic_config(engine)
+        config = alembic_config()
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
 

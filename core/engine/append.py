@@ -19,9 +19,7 @@ from core.emissions.counters import counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
 from core.engine import repository as repo
-from core.engine.windows import HOUR, REACH, anchor_before
-
-FAR_FUTURE_HOURS = timedelta(days=365 * 100)
+from core.engine.windows import END_OF_TIME, HOUR, REACH, anchor_before
 
 
 def _apply(
@@ -73,7 +71,7 @@ def append_counter(
     )
     if anchor is None:
         return None
-    readings = repo.readings_between(conn, meter.id, anchor.ts, anchor.ts + FAR_FUTURE_HOURS)
+    readings = repo.readings_between(conn, meter.id, anchor.ts, END_OF_TIME)
     old_readings = [r for r in readings if r.ts <= watermark]
     inside = [r for r in replacements if r.at > anchor.ts]
     old_iv, _ = counter_intervals(old_readings, meter.rollover, meter.max_gap_s, inside)
@@ -81,7 +79,7 @@ def append_counter(
     written = _apply(conn, meter, hourly_consumption(old_iv), hourly_consumption(new_iv), rows_for)
     if written is None:
         return None
-    repo.replace_events(conn, meter.id, anchor.ts, anchor.ts + FAR_FUTURE_HOURS, events)
+    repo.replace_events(conn, meter.id, anchor.ts, END_OF_TIME, events)
     return written, readings[-1].ts
 
 
@@ -96,7 +94,7 @@ def append_delta(
     """Delta readings are independent: the new ones only add to their hours."""
     assert meter.interval_s is not None
     after = watermark + timedelta(microseconds=1)
-    new = repo.readings_between(conn, meter.id, after, watermark + FAR_FUTURE_HOURS)
+    new = repo.readings_between(conn, meter.id, after, END_OF_TIME)
     if not new:
         return 0, watermark
     amounts = hourly_consumption(delta_intervals(new, meter.interval_s))

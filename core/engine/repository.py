@@ -253,7 +253,7 @@ def replace_events(
         {"m": meter_id, "t0": t0, "t1": t1},
     )
     rows = [
-        {"m": meter_id, "ts": e.ts, "kind": e.kind, "detail": _json(e.detail)}
+        {"m": meter_id, "ts": e.ts, "kind": e.kind, "detail": json.dumps(e.detail)}
         for e in events
         if t0 < e.ts <= t1 and e.kind != "replacement"
     ]
@@ -265,10 +265,6 @@ def replace_events(
             ),
             rows,
         )
-
-
-def _json(detail: dict[str, float]) -> str:
-    return json.dumps(detail)
 
 
 def mark_range_dirty(conn: Connection, site_id: str, t0: datetime, t1: datetime) -> int:

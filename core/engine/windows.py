@@ -20,6 +20,8 @@ from core.emissions.hours import ceil_hour, floor_hour
 HOUR = timedelta(hours=1)
 # Readings either side of a change whose intervals or status it can alter.
 REACH = 3
+# "To the end of the meter's data", for windows open on the right.
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +99,10 @@ def counter_window(
     first_hour = floor_hour(anchor.ts) if is_first else ceil_hour(anchor.ts)
     post = after(end_dirty, REACH)
     if len(post) < REACH:
-        return Window(first_hour, _far_future(), anchor.ts, None)
+        return Window(first_hour, END_OF_TIME, anchor.ts, None)
     stop = _stop_after(ceil_hour(post[-1].ts), before, after, replacements)
     if stop is None:
-        return Window(first_hour, _far_future(), anchor.ts, None)
+        return Window(first_hour, END_OF_TIME, anchor.ts, None)
     return Window(first_hour, floor_hour(stop.ts), anchor.ts, stop.ts)
 
 
@@ -135,7 +137,3 @@ def delta_window(dirty: tuple[datetime, datetime], interval_s: int) -> Window:
     span = timedelta(seconds=interval_s)
     first_hour = floor_hour(first_dirty - span)
     return Window(first_hour, end_dirty, first_hour, end_dirty + span)
-
-
-def _far_future() -> datetime:
-    return datetime(9999, 1, 1, tzinfo=UTC)
