@@ -83,7 +83,8 @@ pkg_installed() {
 }
 
 apt_candidate() {
-    apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2; exit}'
+    # No early exit in awk: it would SIGPIPE apt-cache, fatal under pipefail.
+    apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ && !c {c = $2} END {print c}'
 }
 
 _APT_UPDATED=0

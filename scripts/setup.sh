@@ -36,6 +36,8 @@ install_packages() {
         mosquitto mosquitto-clients
         python3 python3-venv
         ca-certificates shellcheck
+        # promtool (Prometheus rule tests) and Alertmanager (the alerts' real peer in tests)
+        prometheus prometheus-alertmanager
     )
     apt_install_missing "${pkgs[@]}"
     # The server version is only known once `postgresql` is installed.

@@ -23,6 +23,7 @@ from core.engine.service import refresh_until_clean
 from core.park.loader import parse_park
 from core.park.repository import apply_park
 from core.settings import Settings
+from core.units import CANONICAL_UNITS, convert
 from ingest.parse import Parsed
 from ingest.parse import Reading as InReading
 from ingest.writer import BatchWriter, Message
@@ -101,6 +102,14 @@ PARK: dict[str, Any] = {
                             "reading": "counter",
                             "commissioned_at": "2020-01-01T00:00:00+07:00",
                         },
+                        {
+                            "id": "SUB",
+                            "kind": "electricity",
+                            "unit": "Wh",
+                            "reading": "counter",
+                            "parent": "C",
+                            "commissioned_at": "2020-01-01T00:00:00+07:00",
+                        },
                     ],
                 }
             ],
@@ -125,7 +134,10 @@ def stack(database_factory: Callable[[], Settings]) -> Iterator[tuple[Engine, Ba
 def _reset(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(
-            text("TRUNCATE readings, hourly_emissions, dirty_meter_hours, data_quality_events")
+            text(
+                "TRUNCATE readings, hourly_emissions, dirty_meter_hours, data_quality_events, "
+                "enterprise_hourly, site_hourly"
+            )
         )
 
 
@@ -174,6 +186,54 @@ def _assert_same(
         assert math.isclose(a[hour][0], b[hour][0], rel_tol=1e-9, abs_tol=1e-9), hour
         assert math.isclose(a[hour][1], b[hour][1], rel_tol=1e-9, abs_tol=1e-9), hour
         assert a[hour][2] == b[hour][2], hour
+
+
+def _totals_from_meter_hours(
+    conn: Connection, level: str
+) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    """The reference for the totals: meter-hours summed in Python, sub-meters left out."""
+    rows = conn.execute(
+        text(
+            "SELECT h.site_id, h.enterprise_id, h.hour, h.kind, h.unit, h.consumption, "
+            "h.co2e_kg, h.avoided_co2e_kg, h.estimated FROM hourly_emissions h "
+            "JOIN meters m ON m.id = h.meter_id WHERE m.parent_id IS NULL"
+        )
+    )
+    totals: dict[tuple[Any, ...], list[float]] = {}
+    for r in rows:
+        key = (r.site_id if level == "site" else r.enterprise_id, r.hour, r.kind)
+        acc = totals.setdefault(key, [0.0, 0.0, 0.0, 0, 0])
+        acc[0] += convert(r.consumption, r.unit, CANONICAL_UNITS[r.kind])
+        acc[1] += r.co2e_kg
+        acc[2] += r.avoided_co2e_kg
+        acc[3] += 1
+        acc[4] += int(r.estimated)
+    return {k: tuple(v) for k, v in totals.items()}
+
+
+def _assert_totals_match_meter_hours(conn: Connection) -> None:
+    for level, table in (("site", "site_hourly"), ("enterprise", "enterprise_hourly")):
+        rows = conn.execute(
+            text(
+                f"SELECT {level}_id AS id, hour, kind, unit, consumption, co2e_kg, "
+                f"avoided_co2e_kg, meter_hours, estimated_meter_hours FROM {table}"
+            )
+        )
+        stored = {
+            (r.id, r.hour, r.kind): (
+                r.consumption,
+                r.co2e_kg,
+                r.avoided_co2e_kg,
+                r.meter_hours,
+                r.estimated_meter_hours,
+            )
+            for r in rows
+        }
+        expected = _totals_from_meter_hours(conn, level)
+        assert stored.keys() == expected.keys(), level
+        for key, values in expected.items():
+            for got, want in zip(stored[key], values, strict=True):
+                assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), (level, key)
 
 
 counter_streams = st.lists(
@@ -248,6 +308,7 @@ def test_incremental_hours_equal_full_recomputation(
     refresh_until_clean(engine)
     with engine.connect() as conn:
         _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+        _assert_totals_match_meter_hours(conn)
 
 
 def test_monotonic_counter_hours_sum_to_last_minus_first(
@@ -389,6 +450,11 @@ def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWrite
     rng.shuffle(readings)
     for i in range(0, len(readings), 10):
         _store(writer, "C", readings[i : i + 10])
+        # Other meters of the same enterprise: both engines rewrite the same totals.
+        for meter in ("MWH", "SUB", "PV"):
+            _store(
+                writer, meter, [(ts, 1000.0 + n) for n, (ts, _) in enumerate(readings[i : i + 10])]
+            )
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -405,3 +471,23 @@ def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWrite
     assert not errors
     with engine.connect() as conn:
         _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+        _assert_totals_match_meter_hours(conn)
+
+
+def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
+    stack: tuple[Engine, BatchWriter],
+) -> None:
+    engine, writer = stack
+    _reset(engine)
+    for meter, start, end in (("C", 10.0, 30.0), ("MWH", 1.0, 1.5), ("SUB", 0.0, 5000.0)):
+        _store(writer, meter, [(T0, start), (T0 + timedelta(minutes=30), end)])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        site = conn.execute(
+            text("SELECT unit, consumption, meter_hours FROM site_hourly WHERE hour = :h"),
+            {"h": T0},
+        ).one()
+        _assert_totals_match_meter_hours(conn)
+    # 20 kWh + 0.5 MWh; the 5,000 Wh sub-meter is part of C's 20 kWh already.
+    assert (site.unit, site.meter_hours) == ("kWh", 2)
+    assert math.isclose(site.consumption, 520.0)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from core.emissions.counters import QualityEvent, Reading, Replacement
+from core.engine.rollups import refresh_totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class MeterSpec:
     max_gap_s: int
     factor_key: str
     factor_unit: str
+    parent_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,7 @@ def meter_spec(conn: Connection, meter_id: str) -> MeterSpec | None:
     row = conn.execute(
         text(
             "SELECT m.id, m.site_id, m.enterprise_id, m.kind, m.unit, m.reading, m.rollover, "
-            "m.interval_s, m.max_gap_s, m.factor_key, f.unit AS factor_unit "
+            "m.interval_s, m.max_gap_s, m.factor_key, f.unit AS factor_unit, m.parent_id "
             "FROM meters m JOIN emission_factors f ON f.key = m.factor_key WHERE m.id = :m"
         ),
         {"m": meter_id},
@@ -206,11 +208,18 @@ def factor_values(conn: Connection, factor_key: str) -> list[tuple[datetime, flo
 def replace_hours(
     conn: Connection, meter: MeterSpec, h0: datetime, h1: datetime, rows: Sequence[HourRow]
 ) -> None:
-    """Make the meter's stored hours in [h0, h1) exactly `rows`."""
+    """Make the meter's stored hours in [h0, h1) exactly `rows`, and the totals
+    they are part of (sub-meters are in no total)."""
     conn.execute(
         text("DELETE FROM hourly_emissions WHERE meter_id = :m AND hour >= :h0 AND hour < :h1"),
         {"m": meter.id, "h0": h0, "h1": h1},
     )
+    _insert_hours(conn, meter, rows)
+    if meter.parent_id is None:
+        refresh_totals(conn, meter.site_id, meter.enterprise_id, h0, h1)
+
+
+def _insert_hours(conn: Connection, meter: MeterSpec, rows: Sequence[HourRow]) -> None:
     if not rows:
         return
     params: list[dict[str, Any]] = [

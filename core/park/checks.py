@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core.park.models import Enterprise, Meter, Park
-from core.units import dimension
+from core.units import CANONICAL_UNITS, dimension
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ def cross_field_issues(park: Park) -> list[ConfigIssue]:
         *_factor_issues(park),
         *_meter_issues(park),
         *_roadmap_issues(park),
+        *_alert_issues(park),
     ]
 
 
@@ -91,6 +92,13 @@ def _meter_issues(park: Park) -> Iterator[ConfigIssue]:
                         f"{path}.enterprise",
                         f"{meter.enterprise!r} differs from its enterprise {ent.id!r}",
                     )
+                canonical = CANONICAL_UNITS[meter.kind]
+                if dimension(meter.unit) != dimension(canonical):
+                    yield ConfigIssue(
+                        f"{path}.unit",
+                        f"{meter.unit!r} is not a unit for a {meter.kind} meter "
+                        f"(it must convert to {canonical!r})",
+                    )
                 if meter.reading == "delta" and meter.interval_s is None:
                     yield ConfigIssue(f"{path}.interval_s", "required for a delta meter")
                 if meter.reading == "counter" and meter.interval_s is not None:
@@ -134,3 +142,22 @@ def _roadmap_issues(park: Park) -> Iterator[ConfigIssue]:
                 )
             previous_year = milestone.year
             previous_pct = milestone.reduction_pct
+
+
+def _alert_issues(park: Park) -> Iterator[ConfigIssue]:
+    for s, site in enumerate(park.sites):
+        path = f"sites[{s}].alerts"
+        windows = site.alerts.drift.windows
+        for w, window in enumerate(windows):
+            if window in windows[:w]:
+                yield ConfigIssue(f"{path}.drift.windows[{w}]", f"{window.value!r} appears twice")
+        names = [hook.name for hook in site.alerts.webhooks]
+        for h, name in enumerate(names):
+            if name in names[:h]:
+                yield ConfigIssue(f"{path}.webhooks[{h}].name", f"duplicate webhook {name!r}")
+        for e, ent in enumerate(site.enterprises):
+            if ent.alerts and ent.alerts.drift and site.roadmap is None:
+                yield ConfigIssue(
+                    f"sites[{s}].enterprises[{e}].alerts.drift",
+                    f"an enterprise's drift needs a roadmap on its site {site.id!r}",
+                )
