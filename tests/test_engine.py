@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from core import migrate
-from core.emissions.counters import Reading, counter_intervals
+from core.emissions.counters import Reading, Replacement, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
+from core.engine.repository import record_replacement
 from core.engine.service import refresh_until_clean
 from core.park.loader import parse_park
 from core.park.repository import apply_park
@@ -136,7 +137,7 @@ def _reset(engine: Engine) -> None:
         conn.execute(
             text(
                 "TRUNCATE readings, hourly_emissions, dirty_meter_hours, data_quality_events, "
-                "enterprise_hourly, site_hourly"
+                "enterprise_hourly, site_hourly, meter_replacements"
             )
         )
 
@@ -491,3 +492,29 @@ def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
     # 20 kWh + 0.5 MWh; the 5,000 Wh sub-meter is part of C's 20 kWh already.
     assert (site.unit, site.meter_hours) == ("kWh", 2)
     assert math.isclose(site.consumption, 520.0)
+
+
+def test_recorded_replacement_restates_the_hours_across_it(
+    stack: tuple[Engine, BatchWriter],
+) -> None:
+    engine, writer = stack
+    _reset(engine)
+    readings = [(0, 100.0), (20, 150.0), (40, 10.0), (60, 30.0)]
+    _store(writer, "C", [(T0 + timedelta(minutes=m), v) for m, v in readings])
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        assert _stored(conn, "C")[T0][0] == 80.0  # 150 -> 10 reads as a reset: 50 + 10 + 20
+    swap = Replacement(T0 + timedelta(minutes=30), 160.0, 0.0)
+    with engine.begin() as conn:
+        assert record_replacement(conn, "C", swap, "register swapped by the park electrician")
+        assert not record_replacement(conn, "C", swap, "twice")
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        hours = _stored(conn, "C")
+        kinds = conn.execute(
+            text("SELECT kind FROM data_quality_events WHERE meter_id = 'C' ORDER BY ts")
+        ).scalars()
+        _assert_totals_match_meter_hours(conn)
+    # 100 -> 150 -> 160 on the old register, 0 -> 10 -> 30 on the new one.
+    assert math.isclose(hours[T0][0], 90.0)
+    assert list(kinds) == ["replacement"]

@@ -139,3 +139,39 @@ def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, 
     bad = _rebuild(settings, "2025-06-01T00:00:00", "2025-06-02T00:00:00+07:00")
     assert bad.returncode == 2
     assert "needs a UTC offset" in bad.stderr
+
+
+def _replace(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", "engine", "replace-meter", *args],
+        cwd=ROOT,
+        env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_replace_meter_records_once_and_refuses_bad_input(
+    park_db: tuple[Settings, Engine],
+) -> None:
+    settings, engine = park_db
+    swap = ["--at", "2025-06-01T08:30:00+07:00", "--old-final", "1520.5", "--new-start", "0"]
+    done = _replace(settings, "DVU-E1-M1", *swap, "--note", "CT swap")
+    assert done.returncode == 0, done.stderr
+    again = _replace(settings, "DVU-E1-M1", *swap)
+    assert again.returncode == 1 and "already recorded" in again.stderr
+    unknown = _replace(settings, "NOPE", *swap)
+    assert unknown.returncode == 1 and "unknown meter 'NOPE'" in unknown.stderr
+    naive = _replace(settings, "DVU-E1-M1", "--at", "2025-06-01T08:30:00", *swap[2:])
+    assert naive.returncode == 2 and "needs a UTC offset" in naive.stderr
+    negative = _replace(settings, "DVU-E1-M1", *swap[:3], "-1", *swap[4:])
+    assert negative.returncode == 2 and "not a register value" in negative.stderr
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT meter_id, replaced_at, old_final_value, note FROM meter_replacements")
+        ).all()
+        marks = conn.execute(text("SELECT meter_id, hour FROM dirty_meter_hours")).all()
+    at = datetime(2025, 6, 1, 1, 30, tzinfo=UTC)
+    assert [tuple(r) for r in stored] == [("DVU-E1-M1", at, 1520.5, "CT swap")]
+    assert [tuple(r) for r in marks] == [("DVU-E1-M1", at.replace(minute=0))]

@@ -1,7 +1,8 @@
-"""`emissions engine run|rebuild`: the emissions engine's commands."""
+"""`emissions engine run|rebuild|replace-meter`: the emissions engine's commands."""
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from datetime import datetime
@@ -12,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import text
 
 from core.cli_support import err, load_settings, out
-from core.db import make_engine, wait_for_database
+from core.db import make_engine, transaction, wait_for_database
+from core.emissions.counters import Replacement
 from core.engine import repository as repo
 from core.engine import service
 from core.health import serve_health
@@ -80,3 +82,45 @@ def rebuild(
                 break
             written += service.refresh_pass(engine)[1]
     out.print(f"{site}: {marked} dirty meter-hours recomputed, {written} hour rows written")
+
+
+def _register_value(value: float, name: str) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise typer.BadParameter(
+            f"{value!r} is not a register value (finite, >= 0)", param_hint=name
+        )
+    return value
+
+
+@app.command("replace-meter")
+def replace_meter(
+    meter: Annotated[str, typer.Argument(help="Meter id whose register was swapped.")],
+    at: Annotated[str, typer.Option(help="RFC 3339 time of the swap, with offset.")],
+    old_final: Annotated[float, typer.Option(help="Old register's final value.")],
+    new_start: Annotated[float, typer.Option(help="New register's start value.")],
+    note: Annotated[str, typer.Option(help="Who swapped it and why (kept for audit).")] = "",
+) -> None:
+    """Record a meter replacement; the hours across it are restated by the engine.
+
+    Replacements are never guessed from the data (SPEC section 5): without this
+    record a swap reads as a reset, and the old register's last stretch is lost.
+    """
+    swap = Replacement(
+        _parse_time(at, "--at"),
+        _register_value(old_final, "--old-final"),
+        _register_value(new_start, "--new-start"),
+    )
+    settings = load_settings("db_password")
+    engine = make_engine(settings)
+    wait_for_database(engine)
+    with transaction(engine) as conn:
+        if conn.execute(text("SELECT 1 FROM meters WHERE id = :m"), {"m": meter}).first() is None:
+            err.print(f"unknown meter {meter!r}")
+            raise typer.Exit(1)
+        recorded = repo.record_replacement(conn, meter, swap, note)
+    if not recorded:
+        err.print(f"{meter}: a replacement at {swap.at.isoformat()} is already recorded")
+        raise typer.Exit(1)
+    out.print(
+        f"{meter}: replacement at {swap.at.isoformat()} recorded; the engine restates its hours"
+    )

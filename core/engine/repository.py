@@ -333,3 +333,36 @@ def mark_factor_hours_dirty(conn: Connection, factor_key: str, valid_from: datet
         ),
         {"k": factor_key, "vf": valid_from},
     ).rowcount
+
+
+def record_replacement(conn: Connection, meter_id: str, swap: Replacement, note: str) -> bool:
+    """Store a meter replacement (SPEC section 5: explicit, never guessed) and mark
+    the hour it falls in as a late arrival, so the engine restates the intervals
+    across it. False when one is already recorded for that meter and time."""
+    inserted = conn.execute(
+        text(
+            "INSERT INTO meter_replacements (meter_id, replaced_at, old_final_value, "
+            "new_start_value, note) VALUES (:m, :at, :old, :new, :note) ON CONFLICT DO NOTHING"
+        ),
+        {"m": meter_id, "at": swap.at, "old": swap.old_final, "new": swap.new_start, "note": note},
+    ).rowcount
+    if not inserted:
+        return False
+    detail = {"old_final": swap.old_final, "new_start": swap.new_start}
+    conn.execute(
+        text(
+            "INSERT INTO data_quality_events (meter_id, ts, kind, detail) "
+            "VALUES (:m, :at, 'replacement', CAST(:detail AS jsonb)) ON CONFLICT DO NOTHING"
+        ),
+        {"m": meter_id, "at": swap.at, "detail": json.dumps(detail)},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
+            "VALUES (:m, date_trunc('hour', CAST(:at AS timestamptz), 'UTC'), :at) "
+            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp(), "
+            "min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)"
+        ),
+        {"m": meter_id, "at": swap.at},
+    )
+    return True
