@@ -1,0 +1,30 @@
+"""SQL of the quarantine list: newest first, keyset-paginated by id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+
+def list_quarantine(
+    conn: Connection, site: str | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            "SELECT id, received_at, topic, site_id AS site, meter_id AS meter, reason, detail, "
+            "payload FROM quarantine "
+            "WHERE (CAST(:s AS text) IS NULL OR site_id = :s) "
+            "AND (CAST(:before AS bigint) IS NULL OR id < :before) "
+            "ORDER BY id DESC LIMIT :n"
+        ),
+        {"s": site, "before": before, "n": limit},
+    )
+    items = []
+    for r in rows:
+        item = dict(r._mapping)
+        raw = bytes(item.pop("payload"))
+        item["payload"] = raw.decode("utf-8", errors="replace")
+        item["payload_bytes"] = len(raw)
+        items.append(item)
+    return items

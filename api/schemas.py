@@ -1,0 +1,235 @@
+"""Response models: the HTTP contract (SPEC section 6) as OpenAPI schemas.
+
+Timestamps are UTC and serialise with a `Z`. Numbers are the stored float8 values,
+unrounded, so an API figure equals the engine's table to the last bit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong, in one sentence.")
+
+
+class KindFigure(BaseModel):
+    consumption: float
+    unit: str = Field(description="The kind's canonical unit (kWh, m3, L, kg).")
+    co2e_kg: float
+
+
+class HourlyItem(BaseModel):
+    hour: datetime = Field(description="Start of the UTC hour.")
+    co2e_kg: float
+    estimated: bool = Field(description="Some meter-hour of it spans a data gap.")
+    by_kind: dict[str, KindFigure]
+
+
+class HourlyOut(BaseModel):
+    site: str
+    enterprise: str | None = None
+    meter: str | None = None
+    items: list[HourlyItem]
+
+
+class PeriodTotal(BaseModel):
+    period: str = Field(description="Local date (YYYY-MM-DD) or month (YYYY-MM) at the site.")
+    start: datetime
+    end: datetime
+    co2e_kg: float
+    avoided_co2e_kg: float = Field(description="Solar generation x grid factor.")
+    by_scope: dict[str, float] = Field(description='CO2e per scope: keys "1", "2", "3".')
+    estimated: bool
+    hours: int = Field(description="Hours with attributed consumption.")
+
+
+class TotalsOut(BaseModel):
+    site: str
+    enterprise: str | None = None
+    timezone: str
+    period: Literal["day", "month"]
+    items: list[PeriodTotal]
+
+
+class WindowOut(BaseModel):
+    window: str
+    start: datetime
+    end: datetime
+    actual_tco2e: float
+    budget_tco2e: float
+    ratio: float | None = Field(description="actual / budget; null when the budget is 0.")
+
+
+class ForecastOut(BaseModel):
+    year: int
+    ytd_actual_tco2e: float
+    run_rate_tco2e_per_day: float = Field(description="Trailing 30 days.")
+    forecast_tco2e: float
+    target_tco2e: float
+    ratio: float | None = Field(description="forecast / target; null when the target is 0.")
+
+
+class RoadmapStatusOut(BaseModel):
+    site: str
+    timezone: str
+    now: datetime
+    today: WindowOut
+    month_to_date: WindowOut
+    year_to_date: WindowOut
+    forecast: ForecastOut
+
+
+class TrajectoryPoint(BaseModel):
+    year: int
+    target_tco2e: float
+    actual_tco2e: float | None = Field(description="Calendar year at the site; null: no data.")
+
+
+class TrajectoryOut(BaseModel):
+    site: str
+    timezone: str
+    baseline_year: int
+    baseline_tco2e: float
+    milestones: list[tuple[int, float]] = Field(description="(year, reduction %).")
+    points: list[TrajectoryPoint]
+
+
+class FactorUsed(BaseModel):
+    key: str
+    valid_from: datetime
+    kgco2e_per_unit: float
+    unit: str
+    source: str
+
+
+class InventoryLine(BaseModel):
+    month: str = Field(description="YYYY-MM at the site.")
+    scope: int
+    kind: str
+    consumption: float
+    unit: str
+    co2e_kg: float
+    avoided_co2e_kg: float
+    meter_hours: int
+    expected_meter_hours: int
+    completeness: float | None = Field(
+        description="Meter-hours measured (not estimated) / meter-hours expected."
+    )
+    estimated_share: float | None = Field(description="Estimated meter-hours / meter-hours.")
+    factors: list[FactorUsed]
+
+
+class InventoryOut(BaseModel):
+    site: str
+    enterprise: str | None = None
+    year: int
+    timezone: str
+    total_co2e_kg: float
+    total_avoided_co2e_kg: float
+    by_scope: dict[str, float]
+    lines: list[InventoryLine]
+
+
+class DataQuality(BaseModel):
+    glitch: int = 0
+    reset: int = 0
+    wrap: int = 0
+    long_gap: int = 0
+    replacement: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+
+
+class MeterOut(BaseModel):
+    id: str
+    site: str
+    enterprise: str
+    kind: str
+    unit: str
+    reading: str
+    parent: str | None
+    active: bool
+    commissioned_at: datetime
+    last_reading_at: datetime | None
+    data_quality: DataQuality
+
+
+class MetersOut(BaseModel):
+    site: str
+    total: int
+    items: list[MeterOut]
+
+
+class QuarantineItem(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    site: str | None
+    meter: str | None
+    reason: str
+    detail: str
+    payload: str = Field(description="Raw payload, UTF-8 (invalid bytes replaced).")
+    payload_bytes: int
+
+
+class QuarantineOut(BaseModel):
+    items: list[QuarantineItem]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule: str
+    subject: str
+    site: str
+    enterprise: str | None
+    state: str
+    summary: str
+    value: float | None
+    threshold: float | None
+    started_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+
+
+class AlertsOut(BaseModel):
+    site: str
+    state: str
+    items: list[AlertOut]
+
+
+class AckIn(BaseModel):
+    note: str = Field(default="", max_length=1000)
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    enterprises: list[str]
+
+
+class ReplacementIn(BaseModel):
+    replaced_at: AwareDatetime = Field(description="RFC 3339 with an offset.")
+    old_final_value: float = Field(ge=0, allow_inf_nan=False)
+    new_start_value: float = Field(ge=0, allow_inf_nan=False)
+    note: str = Field(default="", max_length=1000)
+
+
+class ReplacementOut(BaseModel):
+    meter: str
+    replaced_at: datetime
+    old_final_value: float
+    new_start_value: float
+    note: str

@@ -1,0 +1,224 @@
+"""HTTP API benchmark: latency of the hourly endpoint (SPEC section 6).
+
+A throw-away database gets the sample park (config/park.yaml) and a full year
+(2025) of meter-hours for every meter, loaded with one INSERT ... SELECT; the
+enterprise and site totals are then computed by the engine's own
+`core.engine.rollups.refresh_totals`, as the engine keeps them. `emissions api`
+runs as a subprocess (uvicorn, one worker) and this process asks, over keep-alive
+HTTP, for:
+
+- site_year: GET /v1/emissions/hourly for the site and all of 2025 (8,760 hours,
+  every kind), JSON; the first request renders everything (reported apart), the
+  measured ones revalidate the rendered days (api/hourly_cache.py);
+- site_year_csv: the same as CSV;
+- enterprise_month: one enterprise and one month (744 hours), JSON.
+
+Latency is client-side, from sending the request to the last byte of the body,
+with the standard library's http.client over one keep-alive connection (httpx's
+pure-Python parsing alone adds 3-13 ms to a 5 MB body on this machine).
+It prints a table, writes bench/results/api-<UTC timestamp>.json (git-ignored) and
+prints that path. Goal: p99 <= 50 ms for the site-year.
+
+    .venv/bin/python -m bench.api [--quick] [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)
+
+from rich.table import Table  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from bench.ingest import (  # noqa: E402
+    console,
+    create_database,
+    environment,
+    free_port,
+    pct,
+    stop_process,
+    wait_for_port,
+)
+from core.engine.rollups import refresh_totals  # noqa: E402
+from core.park.loader import load_park  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+YEAR_START, YEAR_END = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+SITE = "NCK"
+ENTERPRISE = "NCK-STL1"
+GOAL_P99_MS = 50.0
+
+# One row per meter and hour of 2025: plausible magnitudes, 1 % estimated hours.
+LOAD = """
+INSERT INTO hourly_emissions (meter_id, hour, site_id, enterprise_id, kind, scope,
+    consumption, unit, co2e_kg, avoided_co2e_kg, estimated, factor_value_id)
+SELECT m.id, h, m.site_id, m.enterprise_id, m.kind,
+       CASE WHEN m.kind IN ('diesel', 'lpg', 'natural_gas') THEN 1
+            WHEN m.kind IN ('electricity', 'solar') THEN 2 ELSE 3 END,
+       c, m.unit,
+       CASE WHEN m.kind = 'solar' THEN 0 ELSE c * v.kgco2e_per_unit END,
+       CASE WHEN m.kind = 'solar' THEN c * v.kgco2e_per_unit ELSE 0 END,
+       random() < 0.01, v.id
+FROM meters m
+JOIN LATERAL (SELECT id, kgco2e_per_unit FROM emission_factor_values
+              WHERE factor_key = m.factor_key AND valid_from <= :a
+              ORDER BY valid_from DESC LIMIT 1) v ON true
+CROSS JOIN generate_series(CAST(:a AS timestamptz), CAST(:b AS timestamptz) - interval '1 hour',
+                           interval '1 hour') AS h
+CROSS JOIN LATERAL (SELECT random() * 500 + 1 AS c OFFSET 0) r
+"""
+
+
+def load(settings: Settings) -> dict[str, int]:
+    engine = create_engine(settings.database_url)
+    try:
+        params = {"a": YEAR_START, "b": YEAR_END}
+        with engine.begin() as conn:
+            conn.execute(text(LOAD), params)
+            pairs = conn.execute(
+                text("SELECT DISTINCT site_id, enterprise_id FROM meters ORDER BY 1, 2")
+            ).all()
+        for site, enterprise in pairs:
+            with engine.begin() as conn:
+                refresh_totals(conn, site, enterprise, YEAR_START, YEAR_END)
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+            counts = {
+                t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())  # noqa: S608
+                for t in ("hourly_emissions", "enterprise_hourly", "site_hourly")
+            }
+            counts["meters"] = int(conn.execute(text("SELECT count(*) FROM meters")).scalar_one())
+        return counts
+    finally:
+        engine.dispose()
+
+
+def get(client: http.client.HTTPConnection, url: str, headers: dict[str, str]) -> bytes:
+    client.request("GET", url, headers=headers)
+    response = client.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{url}: {response.status} {body[:200]!r}")
+    return body
+
+
+def measure(
+    client: http.client.HTTPConnection, url: str, headers: dict[str, str], n: int
+) -> dict[str, Any]:
+    for _ in range(3):  # warm-up: connection, caches, plans
+        get(client, url, headers)
+    times, size = [], 0
+    for _ in range(n):
+        started = time.perf_counter()
+        size = len(get(client, url, headers))
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "requests": n,
+        "bytes": size,
+        "p50_ms": round(pct(times, 0.50), 2),
+        "p99_ms": round(pct(times, 0.99), 2),
+        "mean_ms": round(statistics.fmean(times), 2),
+        "min_ms": round(times[0], 2),
+        "max_ms": round(times[-1], 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests")
+    parser.add_argument("--requests", type=int, default=None, help="site-year requests")
+    args = parser.parse_args()
+    n_year = args.requests or (20 if args.quick else 100)
+    n_month = n_year * 4
+    park = load_park(ROOT / "config" / "park.yaml")
+    with contextlib.ExitStack() as stack:
+        settings = create_database(park, stack)
+        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
+        started = time.perf_counter()
+        counts = load(settings)
+        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
+        port, key = free_port(), secrets.token_urlsafe(32)
+        env = {
+            **os.environ,
+            "EMISSIONS_DB_NAME": settings.db_name,
+            "EMISSIONS_ADMIN_API_KEY": key,
+            "EMISSIONS_LOG_LEVEL": "WARNING",
+        }
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "emissions"), "api", "--port", str(port)],
+            env=env,
+            start_new_session=True,
+        )
+        stack.callback(stop_process, proc)
+        wait_for_port(port, proc, timeout=90)
+        headers = {"Authorization": f"Bearer {key}"}
+        base = f"/v1/emissions/hourly?site={SITE}"
+        year = "&start=2025-01-01T00:00:00Z&end=2026-01-01T00:00:00Z"
+        month = f"&enterprise={ENTERPRISE}&start=2025-03-01T00:00:00Z&end=2025-04-01T00:00:00Z"
+        results: dict[str, Any] = {}
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        stack.callback(client.close)
+        started = time.perf_counter()
+        first = get(client, base + year, headers)
+        cold_ms = round((time.perf_counter() - started) * 1000, 2)
+        results["site_year"] = {
+            "hours": len(json.loads(first)["items"]),
+            "first_request_ms": cold_ms,  # nothing rendered yet (cold cache)
+            **measure(client, base + year, headers, n_year),
+        }
+        results["site_year_csv"] = measure(
+            client, base + year, {**headers, "Accept": "text/csv"}, max(n_year // 2, 10)
+        )
+        results["enterprise_month"] = measure(client, base + month, headers, n_month)
+    table = Table("request", "n", "bytes", "p50 ms", "p99 ms", "mean ms", "goal")
+    for name, r in results.items():
+        goal = f"p99 <= {GOAL_P99_MS:.0f} ms" if name == "site_year" else ""
+        table.add_row(
+            name,
+            str(r["requests"]),
+            f"{r['bytes']:,}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p99_ms']:.1f}",
+            f"{r['mean_ms']:.1f}",
+            goal,
+        )
+    console.print(table)
+    console.print(
+        f"site_year: {results['site_year']['hours']} hours; first (cold) request "
+        f"{results['site_year']['first_request_ms']:.0f} ms; load average {os.getloadavg()[0]:.2f}"
+    )
+    out = ROOT / "bench" / "results" / f"api-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "api",
+        "at": datetime.now(UTC).isoformat(),
+        "loaded": counts,
+        "results": results,
+        "goal": {"site_year_p99_ms": GOAL_P99_MS},
+        "met": results["site_year"]["p99_ms"] <= GOAL_P99_MS,
+        "environment": environment(Settings()),
+        "load_average": os.getloadavg(),
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
