@@ -102,12 +102,101 @@ class Meter(_Strict):
     description: str = ""
 
 
+# ---- alert rules (SPEC section 7) -------------------------------------------------
+# Every section has defaults, so a site without an `alerts:` block is monitored with
+# the defaults below. Durations are seconds (`_s`), thresholds percentages (`_pct`).
+
+
+class DriftWindow(StrEnum):
+    trailing_7d = "trailing_7d"
+    month_to_date = "month_to_date"
+    year_to_date = "year_to_date"
+
+
+Percent = Annotated[FiniteFloat, Field(ge=0, le=1000)]
+Seconds = Annotated[int, Field(ge=0, le=366 * 86_400)]
+
+
+class DriftRule(_Strict):
+    """Actual CO2e over a window above its roadmap budget by more than `tolerance_pct`
+    for at least `for_s`; resolves only at or below budget minus `hysteresis_pct`."""
+
+    enabled: bool = True
+    windows: Annotated[list[DriftWindow], Field(min_length=1)] = [
+        DriftWindow.trailing_7d,
+        DriftWindow.month_to_date,
+        DriftWindow.year_to_date,
+    ]
+    tolerance_pct: Percent = 10.0
+    hysteresis_pct: Annotated[FiniteFloat, Field(ge=0, le=100)] = 5.0
+    for_s: Seconds = 3600
+    # Excess below this many tCO2e never fires (a net-zero window's budget is 0).
+    min_excess_tco2e: Annotated[FiniteFloat, Field(ge=0)] = 0.0
+
+
+class EnterpriseDriftRule(DriftRule):
+    """An enterprise's drift against its share of its site's roadmap budget."""
+
+    budget_share_pct: Annotated[FiniteFloat, Field(gt=0, le=100)]
+
+
+class ForecastRule(_Strict):
+    """Year-end forecast above the year's target by more than `tolerance_pct`."""
+
+    enabled: bool = True
+    tolerance_pct: Percent = 5.0
+    hysteresis_pct: Annotated[FiniteFloat, Field(ge=0, le=100)] = 2.0
+    for_s: Seconds = 6 * 3600
+    # A run rate from the first days of a year says little; wait this many days.
+    min_days: Annotated[int, Field(ge=0, le=365)] = 14
+
+
+class SilentMeterRule(_Strict):
+    """No reading for longer than the meter's expected interval (`interval_s` of a
+    delta meter, `max_gap_s` of a counter) times `factor`."""
+
+    enabled: bool = True
+    factor: Annotated[FiniteFloat, Field(ge=1, le=1000)] = 3.0
+
+
+class DataQualityRule(_Strict):
+    """Glitches, resets, conflicts or quarantine rate over a trailing window."""
+
+    enabled: bool = True
+    window_s: Annotated[int, Field(ge=3600, le=31 * 86_400)] = 86_400
+    max_glitches: Annotated[int, Field(ge=0)] = 10
+    max_resets: Annotated[int, Field(ge=0)] = 2
+    max_conflicts: Annotated[int, Field(ge=0)] = 10
+    max_quarantine_pct: Annotated[FiniteFloat, Field(ge=0, le=100)] = 5.0
+
+
+class Webhook(_Strict):
+    """Where alert changes are POSTed; the signing secret is never in this file."""
+
+    name: ObjectId
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+
+
+class SiteAlerts(_Strict):
+    drift: DriftRule = DriftRule()
+    forecast: ForecastRule = ForecastRule()
+    silent_meter: SilentMeterRule = SilentMeterRule()
+    data_quality: DataQualityRule = DataQualityRule()
+    webhooks: list[Webhook] = []
+
+
+class EnterpriseAlerts(_Strict):
+    drift: EnterpriseDriftRule | None = None
+    silent_meter: SilentMeterRule | None = None
+
+
 class Enterprise(_Strict):
     id: ObjectId
     name: Annotated[str, Field(min_length=1)]
     industry: Industry
     gateway: ObjectId | None = None
     meters: list[Meter] = []
+    alerts: EnterpriseAlerts | None = None
 
     @property
     def gateway_id(self) -> str:
@@ -136,6 +225,7 @@ class Site(_Strict):
     name: Annotated[str, Field(min_length=1)]
     timezone: Annotated[str, AfterValidator(_known_timezone)]
     roadmap: Roadmap | None = None
+    alerts: SiteAlerts = SiteAlerts()
     enterprises: list[Enterprise] = []
 
 

@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from core.engine.repository import mark_factor_hours_dirty
 from core.park.models import Park
@@ -114,6 +115,7 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
             },
         )
         _apply_roadmap(conn, summary, park, site.id)
+        _apply_alert_rules(conn, summary, park, site.id)
         for ent in site.enterprises:
             _upsert(
                 conn,
@@ -200,6 +202,33 @@ def _apply_roadmap(conn: Connection, summary: ApplySummary, park: Park, site_id:
             (summary.inserted if result else summary.updated)["roadmap_milestones"] += 1
 
 
+def site_alert_rules(park: Park, site_id: str) -> dict[str, Any]:
+    """The site's alert rules with defaults filled in, as stored in `site_alert_rules`."""
+    site = next(s for s in park.sites if s.id == site_id)
+    return {
+        "site": site.alerts.model_dump(mode="json"),
+        "enterprises": {
+            e.id: e.alerts.model_dump(mode="json", exclude_none=True)
+            for e in site.enterprises
+            if e.alerts is not None
+        },
+    }
+
+
+def _apply_alert_rules(conn: Connection, summary: ApplySummary, park: Park, site_id: str) -> None:
+    result = conn.execute(
+        text(
+            "INSERT INTO site_alert_rules (site_id, rules) VALUES (:site, :rules) "
+            "ON CONFLICT (site_id) DO UPDATE SET rules = EXCLUDED.rules, updated_at = now() "
+            "WHERE site_alert_rules.rules IS DISTINCT FROM EXCLUDED.rules "
+            "RETURNING (xmax = 0)"
+        ).bindparams(bindparam("rules", type_=JSONB)),
+        {"site": site_id, "rules": site_alert_rules(park, site_id)},
+    ).scalar_one_or_none()
+    if result is not None:
+        (summary.inserted if result else summary.updated)["site_alert_rules"] += 1
+
+
 def read_park(conn: Connection) -> dict[str, Any]:
     """The active configuration as stored, in the file's shape (for `config show` and HTTP)."""
 
@@ -235,6 +264,14 @@ def read_park(conn: Connection) -> dict[str, Any]:
             "WHERE site_id = :s AND active ORDER BY id",
             s=site["id"],
         )
+        stored = conn.execute(
+            text("SELECT rules FROM site_alert_rules WHERE site_id = :s"), {"s": site["id"]}
+        ).scalar_one_or_none()
+        if stored is not None:
+            site["alerts"] = stored["site"]
+            for ent in site["enterprises"]:
+                if ent["id"] in stored["enterprises"]:
+                    ent["alerts"] = stored["enterprises"][ent["id"]]
         for ent in site["enterprises"]:
             ent["meters"] = rows(
                 "SELECT id, kind, unit, reading, rollover, interval_s, max_gap_s, "
