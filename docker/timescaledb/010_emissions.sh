@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # First-start initialisation of the compose TimescaleDB volume: the service's
-# own role and database, and the read-only role Grafana queries with.
+# own role and database, and the read-only login Grafana queries with: a
+# member of the NOLOGIN group role emissions_reader, which migration 0006
+# grants SELECT on the dashboards' tables only (never api_keys).
 #
 # The official image runs this once, as the postgres superuser, after its own
 # 000_install_timescaledb.sh and 001_timescaledb_tune.sh, and never again for
@@ -27,7 +29,8 @@ psql --no-psqlrc -v ON_ERROR_STOP=1 \
     --set=ro_user="$EMISSIONS_GRAFANA_DB_USER" \
     --set=ro_password="$EMISSIONS_GRAFANA_DB_PASSWORD" <<'SQL'
 CREATE ROLE :"app_user" LOGIN PASSWORD :'app_password';
-CREATE ROLE :"ro_user" LOGIN PASSWORD :'ro_password' CONNECTION LIMIT 20;
+CREATE ROLE emissions_reader NOLOGIN;
+CREATE ROLE :"ro_user" LOGIN PASSWORD :'ro_password' CONNECTION LIMIT 20 IN ROLE emissions_reader;
 ALTER ROLE :"ro_user" SET default_transaction_read_only = on;
 ALTER ROLE :"ro_user" SET statement_timeout = '60s';
 
@@ -40,9 +43,7 @@ GRANT CONNECT ON DATABASE :"db_name" TO :"ro_user";
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 ALTER SCHEMA public OWNER TO :"app_user";
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO :"ro_user";
--- Every table and view the migrations create (as the service role) is
--- readable by Grafana; hypertable chunks inherit the hypertable's grants.
-ALTER DEFAULT PRIVILEGES FOR ROLE :"app_user" IN SCHEMA public
-    GRANT SELECT ON TABLES TO :"ro_user";
+-- Table grants (SELECT on what the dashboards read) come with the schema, from
+-- migration 0006, run by the service role that owns the tables.
+GRANT USAGE ON SCHEMA public TO emissions_reader;
 SQL
