@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 import yaml
 
+from alerts import cli as alerts_cli
+from api import cli as api_cli
 from core import migrate
 from core.broker.render import render_broker
 from core.cli_support import err, load_settings, out
@@ -22,6 +24,7 @@ from core.park.loader import ParkConfigError, load_park
 from core.park.models import Park
 from core.park.repository import apply_park, read_park
 from ingest import cli as ingest_cli
+from simulator import cli as simulator_cli
 
 app = typer.Typer(
     name="emissions",
@@ -38,7 +41,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(broker_app, name="broker")
 
 app.command("ingest")(ingest_cli.ingest)
+app.command("simulate")(simulator_cli.simulate)
 app.add_typer(engine_cli.app, name="engine")
+app.command("api")(api_cli.serve)
+app.add_typer(api_cli.keys_app, name="apikey")
+app.add_typer(alerts_cli.app, name="alerts")
 
 ParkFile = Annotated[Path, typer.Argument(help="Park configuration YAML file.")]
 

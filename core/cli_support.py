@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 import typer
 from pydantic import ValidationError
@@ -36,3 +37,15 @@ def load_settings(*secrets: str, mqtt_user: str | None = None) -> Settings:
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
     return settings
+
+
+def parse_time_option(value: str, name: str) -> datetime:
+    """An RFC 3339 option value; an offset is required (timestamps without one are
+    ambiguous across the park's and the server's time zones)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not RFC 3339", param_hint=name) from None
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} needs a UTC offset", param_hint=name)
+    return parsed

@@ -26,9 +26,16 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # sys.stderr is looked up per event, not bound once: whoever replaced it since
+        # (a test harness, a daemonising wrapper) gets the output, and a closed old
+        # stream never turns a log line into an exception.
+        logger_factory=_stderr_logger,
+        cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

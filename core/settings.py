@@ -75,10 +75,52 @@ class Settings(BaseSettings):
     # Park configuration applied by `emissions config apply` and read by the simulator.
     park_config: Path = Path("config/park.yaml")
 
+    # Simulator (`emissions simulate`, docs/simulator.md): defaults of its options.
+    # It logs in as each enterprise's gateway with the passwords in the state dir.
+    simulator_seed: int = 1
+    simulator_interval_s: int = Field(default=60, ge=1, le=3600)  # counter readings
+    simulator_jitter_s: int = Field(default=5, ge=0)  # +- on each reading's time
+    simulator_batch_s: int = Field(default=60, ge=1, le=3600)  # gateway publish period
+    # ... while simulating history (accelerated, load, a backfill): fewer, bigger batches
+    simulator_catchup_batch_s: int = Field(default=600, ge=1, le=3600)
+    simulator_window: int = Field(default=100, ge=1, le=10_000)  # unacked msgs per gateway
+
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     admin_api_key: SecretStr | None = None
+    api_workers: int = Field(default=1, ge=1)
+    # Caps per request (OWASP API4): hourly range, page size, inventory/summary spans.
+    api_max_hourly_days: int = Field(default=366, ge=1)
+    api_max_page_size: int = Field(default=1000, ge=1)
+    # /readyz: how long the store and broker checks may take.
+    api_ready_timeout_s: float = Field(default=2.0, gt=0)
+    # Rendered hourly JSON per site/enterprise and UTC day, revalidated on every
+    # request (api/hourly_cache.py); 0 turns it off.
+    api_hourly_cache_mb: int = Field(default=128, ge=0)
+
+    # Alerts (`emissions alerts run`, docs/alerts.md). Rules live in the park file;
+    # these are the service's own knobs. The webhook signing secret comes from
+    # EMISSIONS_ALERTS_WEBHOOK_SECRET or the state file secrets/alerts_webhook_secret.
+    alerts_evaluation_interval_s: float = Field(default=60.0, gt=0)
+    alerts_health_port: int = Field(default=9103, ge=0, le=65535)
+    alerts_alertmanager_url: str | None = None
+    alerts_webhook_secret: SecretStr | None = None
+    alerts_webhook_timeout_s: float = Field(default=5.0, gt=0)
+    alerts_retry_attempts: int = Field(default=3, ge=1)  # tries per delivery round
+    alerts_retry_wait_s: float = Field(default=1.0, ge=0)  # first backoff, doubles
+    alerts_delivery_rounds: int = Field(default=6, ge=1)  # rounds before dead letter
+    alerts_round_backoff_s: float = Field(default=60.0, ge=0)  # doubles each round
+    alerts_repeat_s: int = Field(default=86_400, ge=0)  # 0: never repeat a firing alert
+
+    @field_validator(
+        "db_password", "mqtt_password", "admin_api_key", "alerts_webhook_secret", mode="before"
+    )
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        """Compose passes an optional secret that nobody set as "": treat it as unset,
+        never as an empty key."""
+        return None if value == "" else value
 
     @field_validator("ingest_sites", mode="before")
     @classmethod

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from core.cli_support import load_settings
-from ingest import service
 
 app = typer.Typer()
 
@@ -24,6 +23,10 @@ def ingest(
     Run several processes with different --sites and EMISSIONS_MQTT_USERNAME
     (svc-ingest-1 .. svc-ingest-4) to split the topic space.
     """
+    # Imported here, not at module level: `emissions` imports every component's
+    # commands, and each process should export only its own metrics.
+    from ingest import service  # noqa: PLC0415
+
     settings = load_settings("db_password", "mqtt_password")
     if sites is not None:
         settings = settings.model_copy(

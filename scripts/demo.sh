@@ -24,6 +24,9 @@ What runs where
   broker   Mosquitto on 127.0.0.1:$MQTT_PORT
   ingest   emissions ingest (health and metrics on http://127.0.0.1:9101/healthz, /metrics)
   engine   emissions engine run (http://127.0.0.1:9102/healthz, /metrics; live rate on parks/{site}/emissions/live)
+  api      emissions api on http://127.0.0.1:8000 (docs /docs, /healthz, /readyz, /metrics; a key: emissions apikey create NAME --role admin)
+  alerts   emissions alerts run (http://127.0.0.1:9103/healthz, /metrics; retained changes on parks/{site}/alerts/{rule})
+  metrics  Prometheus on http://127.0.0.1:9090 (scrapes the above; service-health rules in docker/prometheus/rules/)
   state    $STATE_DIR (secrets in $SECRETS_DIR, logs in $LOG_DIR)
   stop     scripts/services.sh stop
 
@@ -61,10 +64,20 @@ start_components() {
     trap stop_components INT TERM EXIT
     spawn ingest "$EMISSIONS" ingest
     spawn engine "$EMISSIONS" engine run
+    spawn alerts "$EMISSIONS" alerts run
+    spawn api "$EMISSIONS" api
+    spawn prometheus prometheus --config.file="$ROOT/docker/prometheus/prometheus-local.yml" \
+        --storage.tsdb.path="$STATE_DIR/prometheus" --web.listen-address=127.0.0.1:9090 --log.level=warn
     # Components still to land (issues 5-7):
-    #   spawn api       "$EMISSIONS" api serve
-    #   spawn alerts    "$EMISSIONS" alerts run
-    #   spawn simulator "$EMISSIONS" simulate --park config/park.yaml
+    # The park's meters (docs/simulator.md): the last 30 days at full speed so dashboards
+    # and the API have history at once, then real time. Ingest subscribes first (its
+    # persistent session must exist before the backfill is published). The state file
+    # keeps the registers: a restarted demo backfills only the time it was down.
+    local waited=0
+    until port_open 9101 || ((waited >= 30)); do sleep 1; waited=$((waited + 1)); done
+    sleep 2
+    spawn simulator "$EMISSIONS" simulate --park config/park.yaml --mode realtime --backfill 30d \
+        --state "$STATE_DIR/simulator/state.json"
     if ((${#PIDS[@]} == 0)); then
         log "no demo components to start yet"
         return 0

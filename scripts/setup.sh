@@ -12,6 +12,7 @@ PG_LOG="$LOG_DIR/postgresql.log"
 PG_CONF_NAME="park-emissions.conf"
 DB_NAME=emissions
 DB_USER=emissions
+GRAFANA_DB_USER=emissions_grafana
 TRIXIE_SRC=/etc/apt/sources.list.d/park-emissions-trixie-src.sources
 
 # Writes stdin to $1 only when the content differs; returns 0 when it wrote.
@@ -177,13 +178,16 @@ setup_secrets() {
     (umask 022 && mkdir -p "$STATE_DIR")
     (umask 077 && mkdir -p "$SECRETS_DIR")
     chmod 700 "$SECRETS_DIR"
-    local pwfile="$SECRETS_DIR/db_password"
-    if [[ ! -s "$pwfile" ]]; then
-        (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$pwfile") \
-            || die "could not generate $pwfile"
-        log "generated the database password in $pwfile"
-    fi
-    chmod 600 "$pwfile"
+    local pwfile
+    # db_password: the services' role; grafana_db_password: Grafana's read-only login.
+    for pwfile in "$SECRETS_DIR/db_password" "$SECRETS_DIR/grafana_db_password"; do
+        if [[ ! -s "$pwfile" ]]; then
+            (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$pwfile") \
+                || die "could not generate $pwfile"
+            log "generated a database password in $pwfile"
+        fi
+        chmod 600 "$pwfile"
+    done
 }
 
 # --- e. PostgreSQL instance ---------------------------------------------------------------
@@ -357,12 +361,43 @@ EOF
         pg_psql -d postgres -c "CREATE DATABASE $DB_NAME OWNER $DB_USER"
     fi
     ensure_timescaledb_in "$DB_NAME"
+    setup_reader_roles
 
     local license version
     license="$(pg_psql -d "$DB_NAME" -Atc "SHOW timescaledb.license")"
     version="$(pg_psql -d "$DB_NAME" -Atc "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")"
     printf '%s\n' "$license" | write_if_changed "$STATE_DIR/timescaledb.license" || true
     log "TimescaleDB $version, licence: $license (database $DB_NAME on 127.0.0.1:$PG_PORT)"
+}
+
+# Grafana's read-only login, a member of the NOLOGIN group role emissions_reader that
+# migration 0006 grants SELECT on the dashboards' tables (never api_keys). Roles are
+# cluster-wide: created here, as superuser, once for every database of the instance.
+setup_reader_roles() {
+    pg_psql -d postgres >/dev/null <<EOF
+DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'emissions_reader') THEN
+        CREATE ROLE emissions_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$GRAFANA_DB_USER') THEN
+        CREATE ROLE $GRAFANA_DB_USER LOGIN CONNECTION LIMIT 20 IN ROLE emissions_reader;
+        ALTER ROLE $GRAFANA_DB_USER SET default_transaction_read_only = on;
+        ALTER ROLE $GRAFANA_DB_USER SET statement_timeout = '60s';
+    END IF;
+END \$\$;
+EOF
+    local pw
+    pw="$(cat "$SECRETS_DIR/grafana_db_password")"
+    if ! PGPASSWORD="$pw" PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" \
+        -U "$GRAFANA_DB_USER" -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
+        log "setting the password of role $GRAFANA_DB_USER (from $SECRETS_DIR/grafana_db_password)"
+        local quoted="${pw//\\/\\\\}"
+        quoted="${quoted//\'/\'\'}"
+        pg_psql -d postgres >/dev/null <<EOF
+\\set pw '$quoted'
+ALTER ROLE $GRAFANA_DB_USER PASSWORD :'pw';
+EOF
+    fi
 }
 
 main() {

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from core import migrate
 from core.broker.render import render_broker
@@ -53,8 +54,21 @@ def database_factory() -> Iterator[Callable[[], Settings]]:
     yield create
     with admin.connect() as conn:
         for name in created:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            _drop_database(conn, name)
     admin.dispose()
+
+
+def _drop_database(conn: Connection, name: str) -> None:
+    """TimescaleDB's per-database scheduler runs as the superuser, so FORCE may not
+    terminate it for us; it leaves once the database is being dropped, so retry."""
+    for attempt in range(20):
+        try:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")

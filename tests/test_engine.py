@@ -137,7 +137,7 @@ def _reset(engine: Engine) -> None:
         conn.execute(
             text(
                 "TRUNCATE readings, hourly_emissions, dirty_meter_hours, data_quality_events, "
-                "enterprise_hourly, site_hourly, meter_replacements"
+                "enterprise_hourly, site_hourly, meter_replacements, totals_versions"
             )
         )
 
@@ -492,6 +492,19 @@ def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
     # 20 kWh + 0.5 MWh; the 5,000 Wh sub-meter is part of C's 20 kWh already.
     assert (site.unit, site.meter_hours) == ("kWh", 2)
     assert math.isclose(site.consumption, 520.0)
+    # Each rewrite of the day's totals bumps its version (the API's cache key); the
+    # sub-meter's rewrite changes no total and bumps nothing.
+    assert _day_versions(engine) == {(T0, "S"): 2}
+    _store(writer, "C", [(T0 + timedelta(days=1, minutes=5), 40.0)])
+    _store(writer, "SUB", [(T0 + timedelta(minutes=45), 6000.0)])
+    refresh_until_clean(engine)
+    assert _day_versions(engine) == {(T0, "S"): 3, (T0 + timedelta(days=1), "S"): 1}
+
+
+def _day_versions(engine: Engine) -> dict[tuple[datetime, str], int]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT day, site_id, version FROM totals_versions"))
+        return {(r.day, r.site_id): r.version for r in rows}
 
 
 def test_recorded_replacement_restates_the_hours_across_it(

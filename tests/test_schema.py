@@ -31,6 +31,14 @@ EXPECTED_TABLES = {
     "api_keys",
     "dirty_meter_hours",
     "meter_engine_state",
+    "enterprise_hourly",
+    "site_hourly",
+    "totals_versions",
+    "site_alert_rules",
+    "alert_conditions",
+    "alert_outbox",
+    "alert_deliveries",
+    "alert_dead_letters",
 }
 
 
@@ -46,7 +54,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
         migrate.upgrade(eng)
         with eng.connect() as conn:
             assert _tables(conn) == EXPECTED_TABLES
-        assert migrate.current_revision(eng) == "0003"
+        assert migrate.current_revision(eng) == "0006"
         migrate.downgrade(eng, "base")
         with eng.connect() as conn:
             assert _tables(conn) == set()
@@ -56,7 +64,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
             assert hypertables == 0
         assert migrate.current_revision(eng) is None
         migrate.upgrade(eng)
-        assert migrate.current_revision(eng) == "0003"
+        assert migrate.current_revision(eng) == "0006"
     finally:
         eng.dispose()
 

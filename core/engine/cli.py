@@ -5,18 +5,16 @@ from __future__ import annotations
 import math
 import signal
 import threading
-from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import text
 
-from core.cli_support import err, load_settings, out
+from core.cli_support import err, load_settings, out, parse_time_option
 from core.db import make_engine, transaction, wait_for_database
 from core.emissions.counters import Replacement
 from core.engine import repository as repo
-from core.engine import service
 from core.health import serve_health
 
 app = typer.Typer(help="Hourly consumption and CO2e from raw readings.", no_args_is_help=True)
@@ -27,6 +25,10 @@ def run(
     health_port: Annotated[int, typer.Option(help="Port of /healthz and /metrics.")] = 9102,
 ) -> None:
     """Recompute dirty meter-hours continuously and publish the live CO2e rate."""
+    # Imported here, not at module level: `emissions` imports every component's
+    # commands, and each process should export only its own metrics.
+    from core.engine import service  # noqa: PLC0415
+
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-engine")
     engine = make_engine(settings)
     wait_for_database(engine)
@@ -40,16 +42,6 @@ def run(
     server.shutdown()
 
 
-def _parse_time(value: str, name: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not RFC 3339", param_hint=name) from None
-    if parsed.tzinfo is None:
-        raise typer.BadParameter(f"{value!r} needs a UTC offset", param_hint=name)
-    return parsed
-
-
 @app.command("rebuild")
 def rebuild(
     site: Annotated[str, typer.Option(help="Site id.")],
@@ -59,7 +51,9 @@ def rebuild(
     end: Annotated[str, typer.Option("--to", help="RFC 3339 end (exclusive).")],
 ) -> None:
     """Recompute every hour of SITE with readings in [--from, --to) from raw readings."""
-    t0, t1 = _parse_time(start, "--from"), _parse_time(end, "--to")
+    from core.engine import service  # noqa: PLC0415 (see run)
+
+    t0, t1 = parse_time_option(start, "--from"), parse_time_option(end, "--to")
     if t1 <= t0:
         raise typer.BadParameter("--to must be after --from", param_hint="--to")
     settings = load_settings("db_password")
@@ -106,7 +100,7 @@ def replace_meter(
     record a swap reads as a reset, and the old register's last stretch is lost.
     """
     swap = Replacement(
-        _parse_time(at, "--at"),
+        parse_time_option(at, "--at"),
         _register_value(old_final, "--old-final"),
         _register_value(new_start, "--new-start"),
     )

@@ -16,7 +16,8 @@ LAST_PASS = Gauge(
     "Unix time the engine last finished a pass over the dirty marks.",
 )
 LIVE_RATE = Gauge(
-    "emissions_live_co2e_kilograms_per_hour",
-    "Current emission rate over the trailing hour, sub-meters excluded.",
+    "emissions_live_co2e_grams_per_second",
+    "Current emission rate over the trailing hour, sub-meters excluded (base units:"
+    " 1 g/s is 3.6 kg/h).",
     ["site"],
 )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from core.emissions.counters import QualityEvent, Reading, Replacement
+from core.emissions.hours import HOUR
 from core.engine.rollups import refresh_totals
 
 
@@ -210,13 +211,22 @@ def replace_hours(
 ) -> None:
     """Make the meter's stored hours in [h0, h1) exactly `rows`, and the totals
     they are part of (sub-meters are in no total)."""
-    conn.execute(
-        text("DELETE FROM hourly_emissions WHERE meter_id = :m AND hour >= :h0 AND hour < :h1"),
-        {"m": meter.id, "h0": h0, "h1": h1},
+    deleted = (
+        conn.execute(
+            text(
+                "DELETE FROM hourly_emissions WHERE meter_id = :m AND hour >= :h0 AND hour < :h1 "
+                "RETURNING hour"
+            ),
+            {"m": meter.id, "h0": h0, "h1": h1},
+        )
+        .scalars()
+        .all()
     )
     _insert_hours(conn, meter, rows)
-    if meter.parent_id is None:
-        refresh_totals(conn, meter.site_id, meter.enterprise_id, h0, h1)
+    # Only hours that had or now have a row can change a total ([h0, h1) may be open-ended).
+    touched = [*deleted, *(r.hour for r in rows)]
+    if touched and meter.parent_id is None:
+        refresh_totals(conn, meter.site_id, meter.enterprise_id, min(touched), max(touched) + HOUR)
 
 
 def _insert_hours(conn: Connection, meter: MeterSpec, rows: Sequence[HourRow]) -> None:

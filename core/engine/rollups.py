@@ -7,6 +7,11 @@ the same REPEATABLE READ transaction that rewrites them, so they are exact (no
 running deltas to drift) and two engines touching one total conflict and retry
 instead of overwriting each other. Sub-meters are left out: their parent already
 counts them. Consumption is summed in each kind's canonical unit.
+
+`totals_versions` counts rewrites per enterprise and UTC day, so a reader that
+keeps rendered days (the API's hourly cache) can tell in one small query which
+days changed. Only the engine writes totals; a hand edit of them would not bump
+the versions.
 """
 
 from __future__ import annotations
@@ -61,6 +66,13 @@ def _statements() -> tuple[TextClause, ...]:
             "WHERE site_id = :s AND hour >= :h0 AND hour < :h1 GROUP BY site_id, hour, kind "
             f"ON CONFLICT (site_id, hour, kind) DO UPDATE SET {_UPDATE}"
         ),
+        text(
+            "INSERT INTO totals_versions (enterprise_id, day, site_id, version) "
+            "SELECT :e, d, :s, 1 FROM generate_series(date_trunc('day', "
+            "CAST(:h0 AS timestamptz), 'UTC'), CAST(:h1 AS timestamptz) - interval '1 hour', "
+            "interval '1 day') AS d "
+            "ON CONFLICT (enterprise_id, day) DO UPDATE SET version = totals_versions.version + 1"
+        ),
     )
 
 
@@ -68,7 +80,7 @@ def refresh_totals(
     conn: Connection, site_id: str, enterprise_id: str, h0: datetime, h1: datetime
 ) -> None:
     """Make the enterprise's and the site's totals for hours [h0, h1) match the
-    meter-hours now stored."""
+    meter-hours now stored, and bump the version of each UTC day they touch."""
     params = {"s": site_id, "e": enterprise_id, "h0": h0, "h1": h1}
     for statement in _statements():
         conn.execute(statement, params)

@@ -87,7 +87,7 @@ class LivePublisher:
             by_site[site][enterprise] = round(rate, 3)
         for site, enterprises in by_site.items():
             total = round(sum(enterprises.values()), 3)
-            metrics.LIVE_RATE.labels(site).set(total)
+            metrics.LIVE_RATE.labels(site).set(total * 1000 / 3600)
             payload = {
                 "site": site,
                 "co2e_kg_per_h": total,

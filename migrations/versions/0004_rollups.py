@@ -57,6 +57,18 @@ CREATE TABLE site_hourly (
     PRIMARY KEY (site_id, hour, kind)
 );
 
+-- One counter per enterprise and UTC day, bumped whenever the engine rewrites that
+-- day's totals: readers that keep rendered days (the API) revalidate them with one
+-- small query instead of re-reading the totals.
+CREATE TABLE totals_versions (
+    enterprise_id  text NOT NULL,
+    day            timestamptz NOT NULL CHECK (day = date_trunc('day', day, 'UTC')),
+    site_id        text NOT NULL,
+    version        bigint NOT NULL,
+    PRIMARY KEY (enterprise_id, day)
+);
+CREATE INDEX totals_versions_site_day ON totals_versions (site_id, day);
+
 -- The engine recomputes an enterprise's hours after rewriting one of its meters.
 CREATE INDEX hourly_emissions_enterprise_hour ON hourly_emissions (enterprise_id, hour);
 
@@ -73,12 +85,16 @@ INSERT INTO site_hourly
 SELECT site_id, hour, kind, min(scope), min(unit), sum(consumption), sum(co2e_kg),
        sum(avoided_co2e_kg), sum(meter_hours), sum(estimated_meter_hours)
 FROM enterprise_hourly GROUP BY site_id, hour, kind;
+
+INSERT INTO totals_versions
+SELECT DISTINCT enterprise_id, date_trunc('day', hour, 'UTC'), site_id, 1 FROM enterprise_hourly;
 """)
 
 
 def downgrade() -> None:
     op.execute("""
 DROP INDEX hourly_emissions_enterprise_hour;
+DROP TABLE totals_versions;
 DROP TABLE site_hourly;
 DROP TABLE enterprise_hourly;
 """)
