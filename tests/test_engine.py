@@ -19,7 +19,7 @@ from core import migrate
 from core.emissions.counters import Reading, Replacement, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
-from core.engine.repository import record_replacement
+from core.engine.marks import record_replacement
 from core.engine.service import refresh_until_clean
 from core.park.loader import parse_park
 from core.park.repository import apply_park

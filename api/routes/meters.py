@@ -14,7 +14,7 @@ from api.repository import meters as repo
 from api.schemas import ErrorOut, MeterOut, MetersOut, ReplacementIn, ReplacementOut
 from api.scope import meter_visible, resolve
 from core.emissions.counters import Replacement
-from core.engine import repository as engine_repo
+from core.engine import marks as engine_marks
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"], responses=ERRORS)
 
@@ -77,7 +77,7 @@ def record_replacement(
     if at < commissioned_at or at > datetime.now(UTC) + timedelta(minutes=5):
         invalid("replaced_at", "must be between commissioning and now", "body")
     swap = Replacement(at.astimezone(UTC), body.old_final_value, body.new_start_value)
-    if not engine_repo.record_replacement(conn, meter_id, swap, body.note):
+    if not engine_marks.record_replacement(conn, meter_id, swap, body.note):
         raise HTTPException(409, f"a replacement of {meter_id} at {at.isoformat()} exists")
     conn.commit()
     return ReplacementOut(

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from core.cli_support import err, load_settings, out, parse_time_option
 from core.db import make_engine, transaction, wait_for_database
 from core.emissions.counters import Replacement
-from core.engine import repository as repo
+from core.engine import marks
 from core.health import serve_health
 
 app = typer.Typer(help="Hourly consumption and CO2e from raw readings.", no_args_is_help=True)
@@ -63,14 +63,14 @@ def rebuild(
         if conn.execute(text("SELECT 1 FROM sites WHERE id = :s"), {"s": site}).first() is None:
             err.print(f"unknown site {site!r}")
             raise typer.Exit(1)
-        marked = repo.mark_range_dirty(conn, site, t0, t1)
+        marked = marks.mark_range_dirty(conn, site, t0, t1)
     columns = (TextColumn("recomputing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     written = 0
     with Progress(*columns, console=err) as progress:
         task = progress.add_task("rebuild", total=marked)
         while True:
             with engine.connect() as conn:
-                left = repo.dirty_count(conn)
+                left = marks.dirty_count(conn)
             progress.update(task, completed=max(0, marked - left))
             if left == 0:
                 break
@@ -111,7 +111,7 @@ def replace_meter(
         if conn.execute(text("SELECT 1 FROM meters WHERE id = :m"), {"m": meter}).first() is None:
             err.print(f"unknown meter {meter!r}")
             raise typer.Exit(1)
-        recorded = repo.record_replacement(conn, meter, swap, note)
+        recorded = marks.record_replacement(conn, meter, swap, note)
     if not recorded:
         err.print(f"{meter}: a replacement at {swap.at.isoformat()} is already recorded")
         raise typer.Exit(1)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from core.emissions.counters import Interval, QualityEvent, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import factor_at, hourly_consumption, scope_of
+from core.engine import marks as queue
 from core.engine import repository as repo
 from core.engine.append import append_counter, append_delta
 from core.engine.windows import Window, clusters, counter_window, delta_window
@@ -83,7 +84,7 @@ def _counter(
 def _recompute_runs(
     conn: Connection,
     meter: repo.MeterSpec,
-    marks: list[repo.Mark],
+    marks: list[queue.Mark],
     factors: list[tuple[datetime, float, int]],
 ) -> int:
     """The general path: late or out-of-order readings, factor restatements."""
@@ -110,9 +111,9 @@ def refresh_meter(conn: Connection, meter_id: str) -> int | None:
     """Bring one meter's hours up to date with its readings; None if another engine
     holds it. Run in a REPEATABLE READ transaction: the watermark, the marks and
     the readings must come from one snapshot. Returns the hour rows written."""
-    if not repo.try_lock_meter(conn, meter_id):
+    if not queue.try_lock_meter(conn, meter_id):
         return None
-    marks = repo.dirty_marks(conn, meter_id)
+    marks = queue.dirty_marks(conn, meter_id)
     meter = repo.meter_spec(conn, meter_id)
     written = 0
     if meter is not None and marks:
@@ -141,5 +142,5 @@ def refresh_meter(conn: Connection, meter_id: str) -> int | None:
             last = last_ts if last_ts is not None else watermark
         if last is not None:
             repo.set_computed_until(conn, meter_id, last)
-    repo.delete_marks(conn, meter_id, marks)
+    queue.delete_marks(conn, meter_id, marks)
     return written

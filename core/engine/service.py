@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core.engine import metrics
+from core.engine import marks, metrics
 from core.engine import repository as repo
 from core.engine.refresh import refresh_meter
 from core.logs import get_logger
@@ -30,7 +30,7 @@ log = get_logger("engine")
 def refresh_pass(engine: Engine, limit: int = 500) -> tuple[int, int]:
     """One pass over the dirty meters: (meters refreshed, hour rows written)."""
     with engine.connect() as conn:
-        meters = repo.dirty_meters(conn, limit)
+        meters = marks.dirty_meters(conn, limit)
     refreshed = written = 0
     for meter_id in meters:
         started = time.perf_counter()
@@ -60,7 +60,7 @@ def refresh_until_clean(engine: Engine, max_passes: int = 1000) -> int:
     total = 0
     for _ in range(max_passes):
         with engine.connect() as conn:
-            if repo.dirty_count(conn) == 0:
+            if marks.dirty_count(conn) == 0:
                 return total
         total += refresh_pass(engine)[1]
     raise RuntimeError("dirty marks did not drain")
@@ -117,7 +117,7 @@ def run(
             try:
                 refreshed, written = refresh_pass(engine)
                 with engine.connect() as conn:
-                    metrics.DIRTY.set(repo.dirty_count(conn))
+                    metrics.DIRTY.set(marks.dirty_count(conn))
                 if refreshed:
                     log.info("engine_pass", meters=refreshed, hours=written)
                 if time.monotonic() - last_live > live_every_s:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from core.engine.repository import mark_factor_hours_dirty
+from core.engine.marks import mark_factor_hours_dirty
 from core.park.models import Park
 
 
