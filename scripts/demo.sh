@@ -68,7 +68,6 @@ start_components() {
     spawn api "$EMISSIONS" api
     spawn prometheus prometheus --config.file="$ROOT/docker/prometheus/prometheus-local.yml" \
         --storage.tsdb.path="$STATE_DIR/prometheus" --web.listen-address=127.0.0.1:9090 --log.level=warn
-    # Components still to land (issues 5-7):
     # The park's meters (docs/simulator.md): the last 30 days at full speed so dashboards
     # and the API have history at once, then real time. Ingest subscribes first (its
     # persistent session must exist before the backfill is published). The state file
@@ -78,10 +77,6 @@ start_components() {
     sleep 2
     spawn simulator "$EMISSIONS" simulate --park config/park.yaml --mode realtime --backfill 30d \
         --state "$STATE_DIR/simulator/state.json"
-    if ((${#PIDS[@]} == 0)); then
-        log "no demo components to start yet"
-        return 0
-    fi
     log "demo running; Ctrl-C stops it"
     # Returns when any component exits; the EXIT trap then stops the others.
     wait -n
