@@ -8,10 +8,10 @@ running deltas to drift) and two engines touching one total conflict and retry
 instead of overwriting each other. Sub-meters are left out: their parent already
 counts them. Consumption is summed in each kind's canonical unit.
 
-All of it is one statement (one round trip per meter refresh): each level is
-upserted from a fresh aggregate and rows whose hour-kind no longer has any
-meter-hour are deleted; upserts rather than delete-and-insert keep the hot
-current-hour rows HOT-updatable.
+Two statements per meter refresh (the enterprise level with its day versions,
+then the site level from the enterprises'): each upserts its rows from a fresh
+aggregate and deletes the hour-kinds no meter-hour is left in; upserts rather
+than delete-and-insert keep the hot current-hour rows HOT-updatable.
 
 `totals_versions` counts rewrites per enterprise and UTC day, so a reader that
 keeps rendered days (the API's hourly cache) can tell in one small query which
@@ -40,9 +40,9 @@ _TOTALS = (
 _UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in _TOTALS)
 
 
-# The statement interpolates only this module's constants (S608 is a false alarm).
-def _fresh(owner: str, param: str) -> str:
-    """Aggregate of the meter-hours of one enterprise or site over [h0, h1)."""
+# The statements interpolate only this module's constants (S608 is a false alarm).
+def _enterprise_fresh() -> str:
+    """The enterprise's meter-hours over [h0, h1), summed per hour and kind."""
     scales = ", ".join(
         f"('{kind}', '{unit}', CAST({scale!r} AS float8), '{CANONICAL_UNITS[kind]}')"
         for kind, unit, scale in canonical_scales()
@@ -55,44 +55,55 @@ def _fresh(owner: str, param: str) -> str:
         "FROM hourly_emissions h JOIN meters m ON m.id = h.meter_id "
         f"JOIN (VALUES {scales}) AS s(kind, unit, k, canonical) "
         "ON s.kind = h.kind AND s.unit = h.unit "
-        f"WHERE h.{owner} = :{param} AND h.hour >= :h0 AND h.hour < :h1 "
+        "WHERE h.enterprise_id = :e AND h.hour >= :h0 AND h.hour < :h1 "
         "AND m.parent_id IS NULL GROUP BY h.hour, h.kind"
     )
 
 
-def _level(table: str, key: str, columns: str, values: str, fresh: str, owner: str) -> str:
+# The site's totals are the sums of its enterprises' (already refreshed) totals.
+_SITE_FRESH = (
+    "SELECT hour, kind, min(scope) AS scope, min(unit) AS unit, "
+    "sum(consumption) AS consumption, sum(co2e_kg) AS co2e_kg, "
+    "sum(avoided_co2e_kg) AS avoided_co2e_kg, sum(meter_hours) AS meter_hours, "
+    "sum(estimated_meter_hours) AS estimated_meter_hours FROM enterprise_hourly "
+    "WHERE site_id = :s AND hour >= :h0 AND hour < :h1 GROUP BY hour, kind"
+)
+
+_VERSIONS = (
+    ", versions AS (INSERT INTO totals_versions (enterprise_id, day, site_id, version) "
+    "SELECT :e, d, :s, 1 FROM generate_series(date_trunc('day', "
+    "CAST(:h0 AS timestamptz), 'UTC'), CAST(:h1 AS timestamptz) - interval '1 hour', "
+    "interval '1 day') AS d "
+    "ON CONFLICT (enterprise_id, day) DO UPDATE SET version = totals_versions.version + 1 "
+    "RETURNING 1)"
+)
+
+
+def _upsert(table: str, fresh: str, owner: str, param: str, *, also: str = "") -> str:
+    """Upsert `table`'s hour-kinds of `owner` = `param` from `fresh` and delete those
+    with no meter-hour left; `also` adds CTEs run in the same statement."""
     cols = ", ".join(_TOTALS)
+    site = ", site_id" if owner != "site_id" else ""
+    site_value = ", :s" if site else ""
     return (
-        f"up_{table} AS (INSERT INTO {table} ({columns}, hour, kind, {cols}) "  # noqa: S608
-        f"SELECT {values}, hour, kind, {cols} FROM {fresh} "
-        f"ON CONFLICT ({key}, hour, kind) DO UPDATE SET {_UPDATE} RETURNING 1), "
-        f"gone_{table} AS (DELETE FROM {table} t WHERE t.{owner} AND t.hour >= :h0 "
-        f"AND t.hour < :h1 AND NOT EXISTS (SELECT 1 FROM {fresh} f "
-        "WHERE f.hour = t.hour AND f.kind = t.kind) RETURNING 1)"
+        f"WITH fresh AS ({fresh}), "  # noqa: S608
+        f"up AS (INSERT INTO {table} ({owner}{site}, hour, kind, {cols}) "
+        f"SELECT {param}{site_value}, hour, kind, {cols} FROM fresh "
+        f"ON CONFLICT ({owner}, hour, kind) DO UPDATE SET {_UPDATE} RETURNING 1), "
+        f"gone AS (DELETE FROM {table} t WHERE t.{owner} = {param} "
+        "AND t.hour >= :h0 AND t.hour < :h1 AND NOT EXISTS "
+        "(SELECT 1 FROM fresh f WHERE f.hour = t.hour AND f.kind = t.kind) RETURNING 1)"
+        f"{also} SELECT 1"
     )
 
 
 @cache
-def _statement() -> TextClause:
-    return text(
-        f"WITH fresh_e AS ({_fresh('enterprise_id', 'e')}), "  # noqa: S608
-        f"fresh_s AS ({_fresh('site_id', 's')}), "
-        + _level(
-            "enterprise_hourly",
-            "enterprise_id",
-            "enterprise_id, site_id",
-            ":e, :s",
-            "fresh_e",
-            "enterprise_id = :e",
-        )
-        + ", "
-        + _level("site_hourly", "site_id", "site_id", ":s", "fresh_s", "site_id = :s")
-        + ", versions AS (INSERT INTO totals_versions (enterprise_id, day, site_id, version) "
-        "SELECT :e, d, :s, 1 FROM generate_series(date_trunc('day', "
-        "CAST(:h0 AS timestamptz), 'UTC'), CAST(:h1 AS timestamptz) - interval '1 hour', "
-        "interval '1 day') AS d "
-        "ON CONFLICT (enterprise_id, day) DO UPDATE SET version = totals_versions.version + 1 "
-        "RETURNING 1) SELECT 1"
+def _statements() -> tuple[TextClause, TextClause]:
+    return (
+        text(
+            _upsert("enterprise_hourly", _enterprise_fresh(), "enterprise_id", ":e", also=_VERSIONS)
+        ),
+        text(_upsert("site_hourly", _SITE_FRESH, "site_id", ":s")),
     )
 
 
@@ -101,4 +112,6 @@ def refresh_totals(
 ) -> None:
     """Make the enterprise's and the site's totals for hours [h0, h1) match the
     meter-hours now stored, and bump the version of each UTC day they touch."""
-    conn.execute(_statement(), {"s": site_id, "e": enterprise_id, "h0": h0, "h1": h1})
+    params = {"s": site_id, "e": enterprise_id, "h0": h0, "h1": h1}
+    for statement in _statements():
+        conn.execute(statement, params)
