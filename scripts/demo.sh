@@ -64,17 +64,21 @@ start_components() {
     trap stop_components INT TERM EXIT
     spawn ingest "$EMISSIONS" ingest
     spawn engine "$EMISSIONS" engine run
-    spawn alerts "$EMISSIONS" alerts run
     spawn api "$EMISSIONS" api
     spawn prometheus prometheus --config.file="$ROOT/docker/prometheus/prometheus-local.yml" \
         --storage.tsdb.path="$STATE_DIR/prometheus" --web.listen-address=127.0.0.1:9090 --log.level=warn
-    # The park's meters (docs/simulator.md): the last 30 days at full speed so dashboards
-    # and the API have history at once, then real time. Ingest subscribes first (its
-    # persistent session must exist before the backfill is published). The state file
-    # keeps the registers: a restarted demo backfills only the time it was down.
+    # The park's meters (docs/simulator.md). Ingest subscribes first: its persistent
+    # session must exist before anything is published.
     local waited=0
     until port_open 9101 || ((waited >= 30)); do sleep 1; waited=$((waited + 1)); done
     sleep 2
+    # The last 30 days at full speed, so dashboards and the API have history at once.
+    # The state file keeps the registers: a restarted demo backfills only the time it
+    # was down. Alerts start after it, so they judge the park, not a half-loaded store.
+    log "backfilling the last 30 days (accelerated)"
+    "$EMISSIONS" simulate --park config/park.yaml --mode accelerated \
+        --state "$STATE_DIR/simulator/state.json"
+    spawn alerts "$EMISSIONS" alerts run
     spawn simulator "$EMISSIONS" simulate --park config/park.yaml --mode realtime --backfill 30d \
         --state "$STATE_DIR/simulator/state.json"
     log "demo running; Ctrl-C stops it"
