@@ -29,6 +29,7 @@ from core.park.models import Park
 from core.park.repository import apply_park
 from core.paths import mqtt_password_file
 from core.settings import Settings
+from tests.api_support import ApiEnv, build
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PARK = ROOT / "config" / "park.yaml"
@@ -221,3 +222,12 @@ def park_db(
         apply_park(conn, test_park)
     yield settings, eng
     eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def api_env(database_factory: Callable[[], Settings], test_park: Park) -> Iterator[ApiEnv]:
+    """The sample park priced by the real engine, with one API key per role; one per
+    test module, so a module that changes factors cannot leak into another."""
+    built = build(database_factory, test_park)
+    yield built
+    built.engine.dispose()

@@ -4,7 +4,7 @@ every other enterprise's ids, in the path or the query, answer 404. And the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,40 +13,31 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from core.cli import app as cli
-from core.park.models import Park
-from core.settings import Settings
-from tests.api_support import ApiEnv, bearer, build
+from tests.api_support import ApiEnv, bearer
 
 RANGE = "start=2025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z"
 OWN = "NCK-WWTP"
 
 
 @pytest.fixture(scope="module")
-def env(database_factory: Callable[[], Settings], test_park: Park) -> Iterator[ApiEnv]:
-    built = build(database_factory, test_park)
-    yield built
-    built.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(env: ApiEnv) -> Iterator[TestClient]:
-    with TestClient(create_app(env.settings, env.engine)) as c:
+def client(api_env: ApiEnv) -> Iterator[TestClient]:
+    with TestClient(create_app(api_env.settings, api_env.engine)) as c:
         yield c
 
 
-def _ids(env: ApiEnv, sql: str) -> list[tuple[str, str, str]]:
-    with env.engine.connect() as conn:
+def _ids(api_env: ApiEnv, sql: str) -> list[tuple[str, str, str]]:
+    with api_env.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(sql))]
 
 
-def test_tenant_sees_its_own_enterprise(client: TestClient, env: ApiEnv) -> None:
-    headers = bearer(env.keys["wwtp"])
+def test_tenant_sees_its_own_enterprise(client: TestClient, api_env: ApiEnv) -> None:
+    headers = bearer(api_env.keys["wwtp"])
     # No enterprise given: the key's enterprise, never the site's totals.
     body = client.get(f"/v1/emissions/hourly?site=NCK&{RANGE}", headers=headers).json()
     assert body["enterprise"] == OWN
     own = client.get(
         f"/v1/emissions/hourly?site=NCK&enterprise={OWN}&{RANGE}",
-        headers=bearer(env.keys["operator"]),
+        headers=bearer(api_env.keys["operator"]),
     ).json()
     assert body["items"] == own["items"]
     meters = client.get("/v1/meters?site=NCK", headers=headers).json()["items"]
@@ -60,11 +51,11 @@ def test_tenant_sees_its_own_enterprise(client: TestClient, env: ApiEnv) -> None
     assert daily.json()["enterprise"] == OWN
 
 
-def test_every_other_enterprise_answers_404(client: TestClient, env: ApiEnv) -> None:
-    headers = bearer(env.keys["wwtp"])
-    others = _ids(env, f"SELECT id, site_id, '' FROM enterprises WHERE id <> '{OWN}'")
+def test_every_other_enterprise_answers_404(client: TestClient, api_env: ApiEnv) -> None:
+    headers = bearer(api_env.keys["wwtp"])
+    others = _ids(api_env, f"SELECT id, site_id, '' FROM enterprises WHERE id <> '{OWN}'")
     meters = _ids(
-        env, f"SELECT id, site_id, enterprise_id FROM meters WHERE enterprise_id <> '{OWN}'"
+        api_env, f"SELECT id, site_id, enterprise_id FROM meters WHERE enterprise_id <> '{OWN}'"
     )
     assert len(others) > 10 and len(meters) > 50
     urls = []
@@ -100,9 +91,9 @@ def test_every_other_enterprise_answers_404(client: TestClient, env: ApiEnv) -> 
     assert unknown.status_code == 404
 
 
-def test_alerts_of_others_are_invisible(client: TestClient, env: ApiEnv) -> None:
-    headers = bearer(env.keys["wwtp"])
-    alerts = _ids(env, "SELECT id::text, coalesce(enterprise_id, ''), state FROM alerts")
+def test_alerts_of_others_are_invisible(client: TestClient, api_env: ApiEnv) -> None:
+    headers = bearer(api_env.keys["wwtp"])
+    alerts = _ids(api_env, "SELECT id::text, coalesce(enterprise_id, ''), state FROM alerts")
     listed = {a["id"] for a in client.get("/v1/alerts?site=NCK", headers=headers).json()["items"]}
     for alert_id, enterprise, _ in alerts:
         if enterprise == OWN:
@@ -113,8 +104,8 @@ def test_alerts_of_others_are_invisible(client: TestClient, env: ApiEnv) -> None
         assert response.status_code == 404, response.text
 
 
-def test_apikey_commands(env: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EMISSIONS_DB_NAME", env.settings.db_name)
+def test_apikey_commands(api_env: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMISSIONS_DB_NAME", api_env.settings.db_name)
     runner = CliRunner()
     created = runner.invoke(
         cli, ["apikey", "create", "esg-tool", "--role", "tenant", "--enterprise", "NCK-STL1"]
@@ -122,13 +113,13 @@ def test_apikey_commands(env: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     assert created.exit_code == 0, created.output
     token = created.stdout.strip().splitlines()[-1]
     assert token.startswith("pem_")
-    with TestClient(create_app(env.settings, env.engine)) as c:
+    with TestClient(create_app(api_env.settings, api_env.engine)) as c:
         ok = c.get("/v1/meters?site=NCK", headers=bearer(token))
         assert ok.status_code == 200
         assert {m["enterprise"] for m in ok.json()["items"]} == {"NCK-STL1"}
         listed = runner.invoke(cli, ["apikey", "list"])
         assert listed.exit_code == 0 and "esg-tool" in listed.stdout and token not in listed.stdout
-        with env.engine.connect() as conn:
+        with api_env.engine.connect() as conn:
             stored = conn.execute(
                 text("SELECT key_hash FROM api_keys WHERE name = 'esg-tool'")
             ).scalar()

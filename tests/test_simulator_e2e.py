@@ -82,6 +82,13 @@ def _rebuild(settings: Settings, site: str) -> None:
     subprocess.run(args, cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
 
 
+def _files(tmp_path: Path, park: Park) -> tuple[Path, Path]:
+    """The park file the simulator reads (the one the store holds) and its ledger."""
+    park_file = tmp_path / "park.yaml"
+    park_file.write_text(yaml.safe_dump(park.model_dump(mode="json", exclude_none=True)))
+    return park_file, tmp_path / "ledger.jsonl"
+
+
 def _epoch(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp())
 
@@ -90,9 +97,7 @@ def test_a_simulated_day_is_stored_exactly_as_the_ledger_says(
     park_db: tuple[Settings, Engine], broker: Broker, test_park: Park, tmp_path: Path
 ) -> None:
     settings, engine = park_db
-    park_file = tmp_path / "park.yaml"
-    park_file.write_text(yaml.safe_dump(test_park.model_dump(mode="json", exclude_none=True)))
-    ledger_file = tmp_path / "ledger.jsonl"
+    park_file, ledger_file = _files(tmp_path, test_park)
     forget_session(broker, "svc-ingest-3")
     ingest = IngestProcess(settings, broker, user="svc-ingest-3")
     ingest.start()
@@ -169,9 +174,7 @@ def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
     park_db: tuple[Settings, Engine], broker: Broker, test_park: Park, tmp_path: Path
 ) -> None:
     settings, engine = park_db
-    park_file = tmp_path / "park.yaml"
-    park_file.write_text(yaml.safe_dump(test_park.model_dump(mode="json", exclude_none=True)))
-    ledger_file = tmp_path / "ledger.jsonl"
+    park_file, ledger_file = _files(tmp_path, test_park)
     forget_session(broker, "svc-ingest-4")
     ingest = IngestProcess(settings, broker, user="svc-ingest-4")
     ingest.start()
