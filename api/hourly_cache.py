@@ -4,7 +4,7 @@ A site-year is ~5 MB of JSON; PostgreSQL needs ~100 ms to render it, while histo
 rarely changes. So each full UTC day of a request is looked up here and checked
 against that day's fingerprint: (enterprises with totals that day, sum of their
 versions) from `totals_versions`, which the engine bumps in the same transaction
-whenever it rewrites an enterprise-day's totals (core/engine/rollups.py). Versions
+whenever it rewrites an enterprise-day's totals (engine/rollups.py). Versions
 only grow, so any committed rewrite changes the fingerprint; the check is one
 index range read (~366 x enterprises rows for a year).
 

@@ -3,7 +3,7 @@
 A throw-away database gets the sample park (config/park.yaml) and a full year
 (2025) of meter-hours for every meter, loaded with one INSERT ... SELECT; the
 enterprise and site totals are then computed by the engine's own
-`core.engine.rollups.refresh_totals`, as the engine keeps them. `emissions api`
+`engine.rollups.refresh_totals`, as the engine keeps them. `emissions api`
 runs as a subprocess (uvicorn, one worker) and this process asks, over keep-alive
 HTTP, for:
 
@@ -54,9 +54,9 @@ from bench.ingest import (  # noqa: E402
     stop_process,
     wait_for_port,
 )
-from core.engine.rollups import refresh_totals  # noqa: E402
 from core.park.loader import load_park  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from engine.rollups import refresh_totals  # noqa: E402
 
 YEAR_START, YEAR_END = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
 SITE = "NCK"

@@ -82,11 +82,11 @@ from bench.ingest import (  # noqa: E402
     start_broker,
 )
 from core.db import make_engine  # noqa: E402
-from core.engine import metrics as engine_metrics  # noqa: E402
-from core.engine.service import refresh_until_clean  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
 from core.park.loader import load_park  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from engine import metrics as engine_metrics  # noqa: E402
+from engine.service import refresh_until_clean  # noqa: E402
 
 ENGINE_USER = "svc-engine"
 # Recompute runs on a past month after every sample meter's commissioning.

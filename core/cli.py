@@ -19,10 +19,10 @@ from core import migrate
 from core.broker.render import render_broker
 from core.cli_support import err, load_settings, out
 from core.db import make_engine, timescaledb_info, transaction, wait_for_database
-from core.engine import cli as engine_cli
 from core.park.loader import ParkConfigError, load_park
 from core.park.models import Park
 from core.park.repository import apply_park, read_park
+from engine import cli as engine_cli
 from ingest import cli as ingest_cli
 from simulator import cli as simulator_cli
 

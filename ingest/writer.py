@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from core.dirty_marks import MARK_ARRAYS_PSYCOPG
 from ingest.parse import Parsed, Reading
 
 STAGE = """
@@ -35,16 +36,6 @@ WITH ins AS (
     RETURNING meter_id, ts
 )
 SELECT meter_id, ts FROM ins
-"""
-
-# A mark that already exists gets a new time, so an engine that read the old mark
-# before this commit does not delete it (it deletes only the marks it saw). Keys
-# come sorted, so concurrent ingest processes lock rows in the same order.
-MARK_DIRTY = """
-INSERT INTO dirty_meter_hours (meter_id, hour, min_ts)
-SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
-ON CONFLICT (meter_id, hour) DO UPDATE
-SET marked_at = clock_timestamp(), min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)
 """
 
 # Only run when some staged rows were not inserted; the ts bounds let TimescaleDB
@@ -247,7 +238,7 @@ def _mark_dirty(
     if earliest:
         marks = sorted(earliest.items())
         cur.execute(
-            MARK_DIRTY,
+            MARK_ARRAYS_PSYCOPG,
             (
                 [m for (m, _), _ in marks],
                 [datetime.fromtimestamp(h * 3600, UTC) for (_, h), _ in marks],

@@ -12,10 +12,10 @@ from sqlalchemy import Engine, create_engine, text
 
 from api.auth import Role, create_key, revoke_key
 from core import migrate
-from core.engine.service import refresh_until_clean
 from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
+from engine.service import refresh_until_clean
 from ingest.parse import Parsed, Reading
 from ingest.writer import BatchWriter, Message
 

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, text
 
-from core.engine.service import refresh_until_clean
 from core.park.models import Park
+from engine.service import refresh_until_clean
 from ingest.parse import Parsed, Reading, Reason, Rejection
 from ingest.writer import BatchWriter, Message
 from simulator.generate import readings as simulated

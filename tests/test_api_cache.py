@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from core.engine.service import refresh_until_clean
+from engine.service import refresh_until_clean
 from ingest.parse import Parsed, Reading
 from ingest.writer import BatchWriter, Message
 from tests.api_support import T0, ApiEnv, bearer

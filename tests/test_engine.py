@@ -19,12 +19,12 @@ from core import migrate
 from core.emissions.counters import Reading, Replacement, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
-from core.engine.marks import record_replacement
-from core.engine.service import refresh_until_clean
 from core.park.loader import parse_park
 from core.park.repository import apply_park
 from core.settings import Settings
 from core.units import CANONICAL_UNITS, convert
+from engine.marks import record_replacement
+from engine.service import refresh_until_clean
 from ingest.parse import Parsed
 from ingest.parse import Reading as InReading
 from ingest.writer import BatchWriter, Message

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 import alerts.metrics
 import api.metrics
-import core.engine.metrics
+import engine.metrics
 import ingest.metrics
 from tests.grafana_support import PROM_UID, dashboards, panels
 
@@ -25,7 +25,7 @@ PROM_DIR = ROOT / "docker" / "prometheus"
 RULES = PROM_DIR / "rules" / "emissions.yml"
 RULE_TESTS = PROM_DIR / "rules" / "emissions_test.yml"
 METRIC = re.compile(r"\b(emissions_[a-z0-9_]+|up)\b")
-MODULES = (ingest.metrics, core.engine.metrics, alerts.metrics, api.metrics)
+MODULES = (ingest.metrics, engine.metrics, alerts.metrics, api.metrics)
 
 
 def promtool(*args: str, cwd: Path = PROM_DIR) -> subprocess.CompletedProcess[str]:

@@ -101,7 +101,7 @@ def _fingerprints(
     conn: Connection, scope: Scope, start: datetime, end: datetime
 ) -> dict[datetime, Fingerprint]:
     """Per UTC day: (enterprises with totals, sum of their day versions). The engine
-    bumps a version whenever it rewrites that enterprise-day (core/engine/rollups.py)."""
+    bumps a version whenever it rewrites that enterprise-day (engine/rollups.py)."""
     owner = "enterprise_id" if scope.enterprise_id is not None else "site_id"
     rows = conn.execute(
         text(

@@ -14,7 +14,7 @@ from api.repository import meters as repo
 from api.schemas import ErrorOut, MeterOut, MetersOut, ReplacementIn, ReplacementOut
 from api.scope import meter_visible, resolve
 from core.emissions.counters import Replacement
-from core.engine import marks as engine_marks
+from engine import marks as engine_marks
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"], responses=ERRORS)
 

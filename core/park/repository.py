@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from core.engine.marks import mark_factor_hours_dirty
+from core.dirty_marks import mark_factor_hours
 from core.park.models import Park
 
 
@@ -100,7 +100,7 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                 },
             )
             if changed:
-                mark_factor_hours_dirty(conn, factor.key, value.valid_from)
+                mark_factor_hours(conn, factor.key, value.valid_from)
     for site in park.sites:
         _upsert(
             conn,

@@ -18,11 +18,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core.engine import marks, metrics
-from core.engine import repository as repo
-from core.engine.refresh import refresh_meter
 from core.logs import get_logger
 from core.settings import Settings
+from engine import marks, metrics
+from engine import repository as repo
+from engine.refresh import refresh_meter
 
 log = get_logger("engine")
 

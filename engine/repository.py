@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from core.emissions.counters import QualityEvent, Reading, Replacement
 from core.emissions.hours import HOUR
-from core.engine.rollups import refresh_totals
+from engine.rollups import refresh_totals
 
 
 @dataclass(frozen=True, slots=True)

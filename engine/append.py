@@ -18,8 +18,8 @@ from sqlalchemy import Connection
 from core.emissions.counters import counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
-from core.engine import repository as repo
-from core.engine.windows import END_OF_TIME, HOUR, REACH, anchor_before
+from engine import repository as repo
+from engine.windows import END_OF_TIME, HOUR, REACH, anchor_before
 
 
 def _apply(

@@ -1,6 +1,6 @@
-"""SQL of the engine's work queue: dirty meter-hours, who works on which meter,
-and the events that make hours dirty besides new readings (rebuilds, factor
-changes, meter replacements)."""
+"""SQL of the engine's work queue, read side: which meters are dirty, who works on
+which meter, clearing the marks it saw; and meter replacements. Marks are written
+only through `core/dirty_marks.py`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from core.dirty_marks import mark_instant
 from core.emissions.counters import Replacement
 
 
@@ -67,42 +68,8 @@ def delete_marks(conn: Connection, meter_id: str, marks: Sequence[Mark]) -> None
     )
 
 
-def mark_range_dirty(conn: Connection, site_id: str, t0: datetime, t1: datetime) -> int:
-    """Mark every meter-hour with readings in [t0, t1) dirty (for a rebuild)."""
-    return conn.execute(
-        text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-            "SELECT DISTINCT r.meter_id, date_trunc('hour', r.ts, 'UTC'), "
-            "date_trunc('hour', r.ts, 'UTC') FROM readings r "
-            "JOIN meters m ON m.id = r.meter_id "
-            "WHERE m.site_id = :s AND r.ts >= :t0 AND r.ts < :t1 "
-            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp(), "
-            "min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)"
-        ),
-        {"s": site_id, "t0": t0, "t1": t1},
-    ).rowcount
-
-
 def dirty_count(conn: Connection) -> int:
     return int(conn.execute(text("SELECT count(*) FROM dirty_meter_hours")).scalar_one())
-
-
-def mark_factor_hours_dirty(conn: Connection, factor_key: str, valid_from: datetime) -> int:
-    """A new or changed factor value restates exactly the hours it covers: from its
-    valid_from to the next value's, for the meters priced with that factor."""
-    return conn.execute(
-        text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-            "SELECT h.meter_id, h.hour, h.hour FROM hourly_emissions h "
-            "JOIN meters m ON m.id = h.meter_id "
-            "WHERE m.factor_key = :k AND h.hour >= :vf AND h.hour < coalesce("
-            "(SELECT min(valid_from) FROM emission_factor_values "
-            "WHERE factor_key = :k AND valid_from > :vf), 'infinity') "
-            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp(), "
-            "min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)"
-        ),
-        {"k": factor_key, "vf": valid_from},
-    ).rowcount
 
 
 def record_replacement(conn: Connection, meter_id: str, swap: Replacement, note: str) -> bool:
@@ -126,13 +93,5 @@ def record_replacement(conn: Connection, meter_id: str, swap: Replacement, note:
         ),
         {"m": meter_id, "at": swap.at, "detail": json.dumps(detail)},
     )
-    conn.execute(
-        text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-            "VALUES (:m, date_trunc('hour', CAST(:at AS timestamptz), 'UTC'), :at) "
-            "ON CONFLICT (meter_id, hour) DO UPDATE SET marked_at = clock_timestamp(), "
-            "min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)"
-        ),
-        {"m": meter_id, "at": swap.at},
-    )
+    mark_instant(conn, meter_id, swap.at)
     return True

@@ -11,11 +11,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import text
 
+from core import dirty_marks
 from core.cli_support import err, load_settings, out, parse_time_option
 from core.db import make_engine, transaction, wait_for_database
 from core.emissions.counters import Replacement
-from core.engine import marks
 from core.health import serve_health
+from engine import marks
 
 app = typer.Typer(help="Hourly consumption and CO2e from raw readings.", no_args_is_help=True)
 
@@ -27,7 +28,7 @@ def run(
     """Recompute dirty meter-hours continuously and publish the live CO2e rate."""
     # Imported here, not at module level: `emissions` imports every component's
     # commands, and each process should export only its own metrics.
-    from core.engine import service  # noqa: PLC0415
+    from engine import service  # noqa: PLC0415
 
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-engine")
     engine = make_engine(settings)
@@ -51,7 +52,7 @@ def rebuild(
     end: Annotated[str, typer.Option("--to", help="RFC 3339 end (exclusive).")],
 ) -> None:
     """Recompute every hour of SITE with readings in [--from, --to) from raw readings."""
-    from core.engine import service  # noqa: PLC0415 (see run)
+    from engine import service  # noqa: PLC0415 (see run)
 
     t0, t1 = parse_time_option(start, "--from"), parse_time_option(end, "--to")
     if t1 <= t0:
@@ -63,7 +64,7 @@ def rebuild(
         if conn.execute(text("SELECT 1 FROM sites WHERE id = :s"), {"s": site}).first() is None:
             err.print(f"unknown site {site!r}")
             raise typer.Exit(1)
-        marked = marks.mark_range_dirty(conn, site, t0, t1)
+        marked = dirty_marks.mark_range(conn, site, t0, t1)
     columns = (TextColumn("recomputing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     written = 0
     with Progress(*columns, console=err) as progress:

@@ -1,6 +1,6 @@
 """Recompute a dirty meter's hours from raw readings: one meter, one transaction.
 
-The arithmetic is `core.emissions` (pure); `core.engine.windows` picks which
+The arithmetic is `core.emissions` (pure); `engine.windows` picks which
 hours to rewrite and from which readings; this module fetches and writes.
 """
 
@@ -13,11 +13,11 @@ from sqlalchemy import Connection
 from core.emissions.counters import Interval, QualityEvent, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import factor_at, hourly_consumption, scope_of
-from core.engine import marks as queue
-from core.engine import repository as repo
-from core.engine.append import append_counter, append_delta
-from core.engine.windows import Window, clusters, counter_window, delta_window
 from core.units import convert
+from engine import marks as queue
+from engine import repository as repo
+from engine.append import append_counter, append_delta
+from engine.windows import Window, clusters, counter_window, delta_window
 
 Computed = tuple[Window, list[Interval], list[QualityEvent]]
 
