@@ -14,8 +14,9 @@ from sqlalchemy import Engine, text
 from ingest.parse import MeterInfo
 
 LOAD = """
-SELECT id, site_id, unit, commissioned_at, active FROM meters
-WHERE cardinality(CAST(:sites AS text[])) = 0 OR site_id = ANY(CAST(:sites AS text[]))
+SELECT m.id, m.site_id, m.unit, m.commissioned_at, m.active, e.gateway
+FROM meters m JOIN enterprises e ON e.id = m.enterprise_id
+WHERE cardinality(CAST(:sites AS text[])) = 0 OR m.site_id = ANY(CAST(:sites AS text[]))
 """
 
 
@@ -30,7 +31,8 @@ class MeterRegistry:
         with self._engine.connect() as conn:
             rows = conn.execute(text(LOAD), {"sites": self._sites}).all()
         self.meters = {
-            r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active) for r in rows
+            r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active, r.gateway)
+            for r in rows
         }
         self.loaded_at = time.monotonic()
         return self.meters

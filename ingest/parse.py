@@ -27,6 +27,7 @@ class Reason(StrEnum):
     unknown_meter = "unknown_meter"
     inactive_meter = "inactive_meter"
     wrong_site = "wrong_site"
+    foreign_meter = "foreign_meter"
     unit_mismatch = "unit_mismatch"
     future_timestamp = "future_timestamp"
     before_commissioning = "before_commissioning"
@@ -40,6 +41,8 @@ class MeterInfo:
     unit: str
     commissioned_at: datetime
     active: bool = True
+    # The gateway of the meter's enterprise: the only one whose batches may carry it.
+    gateway_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +140,26 @@ def parse_value(raw: object) -> float:
     return value
 
 
+def check_owner(meter: MeterInfo, topic_site: str, gateway_id: str | None) -> None:
+    """The one ownership rule (SPEC section 3), for every path that turns a message
+    into readings: a meter is written only under its own site and, on a gateway's
+    topic, only by its own enterprise's gateway, whatever the broker's ACL let
+    through. `gateway_id` is None for the single-reading topic, which names the
+    meter itself (the ACL gives each gateway only its own meters' topics)."""
+    if meter.site_id != topic_site:
+        raise _Reject(Reason.wrong_site, f"meter {meter.id!r} belongs to site {meter.site_id!r}")
+    if gateway_id is not None and meter.gateway_id != gateway_id:
+        raise _Reject(
+            Reason.foreign_meter,
+            f"meter {meter.id!r} belongs to another enterprise than gateway {gateway_id[:64]!r}",
+        )
+
+
 def _reading(
     item: dict[str, Any],
     meter_id: object,
     topic_site: str,
+    gateway_id: str | None,
     meters: dict[str, MeterInfo],
     limits: Limits,
     now: datetime,
@@ -150,8 +169,7 @@ def _reading(
     meter = meters.get(meter_id)
     if meter is None:
         raise _Reject(Reason.unknown_meter, f"meter {meter_id[:64]!r} is not registered")
-    if meter.site_id != topic_site:
-        raise _Reject(Reason.wrong_site, f"meter {meter_id!r} belongs to site {meter.site_id!r}")
+    check_owner(meter, topic_site, gateway_id)
     if not meter.active:
         raise _Reject(Reason.inactive_meter, f"meter {meter_id!r} is deactivated")
     ts = parse_timestamp(item.get("ts"))
@@ -199,7 +217,7 @@ def parse_message(
         if not isinstance(doc, dict):
             raise _Reject(Reason.invalid_payload, "payload is not a JSON object")
         if kind == "meters":
-            out.readings.append(_reading(doc, ident, site, meters, limits, now))
+            out.readings.append(_reading(doc, ident, site, None, meters, limits, now))
             return out
         items = doc.get("readings")
         if not isinstance(items, list) or not items:
@@ -213,7 +231,7 @@ def parse_message(
         try:
             if not isinstance(item, dict):
                 raise _Reject(Reason.invalid_payload, "not a JSON object")
-            out.readings.append(_reading(item, meter_id, site, meters, limits, now))
+            out.readings.append(_reading(item, meter_id, site, ident, meters, limits, now))
         except _Reject as rej:
             known = meter_id if isinstance(meter_id, str) and meter_id in meters else None
             out.rejections.append(Rejection(rej.reason, f"readings[{index}]: {rej.detail}", known))

@@ -29,17 +29,20 @@ SPEC_INSTANT = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 METERS: dict[str, MeterInfo] = {
     m.id: m
     for m in (
-        MeterInfo(E1, "NCK", "kWh", COMMISSIONED),
-        MeterInfo("NCK-E-002", "NCK", "kWh", COMMISSIONED),
-        MeterInfo("NCK-E-WH", "NCK", "Wh", COMMISSIONED),
-        MeterInfo("NCK-E-MWH", "NCK", "MWh", COMMISSIONED),
-        MeterInfo("NCK-W-001", "NCK", "m3", COMMISSIONED),
-        MeterInfo("NCK-W-L", "NCK", "L", COMMISSIONED),
-        MeterInfo("NCK-E-OLD", "NCK", "kWh", COMMISSIONED, active=False),
-        MeterInfo("DC-E-001", "DEEPC", "kWh", COMMISSIONED),
+        MeterInfo(E1, "NCK", "kWh", COMMISSIONED, gateway_id="gw-1"),
+        MeterInfo("NCK-E-002", "NCK", "kWh", COMMISSIONED, gateway_id="gw-1"),
+        MeterInfo("NCK-E-WH", "NCK", "Wh", COMMISSIONED, gateway_id="gw-1"),
+        MeterInfo("NCK-E-MWH", "NCK", "MWh", COMMISSIONED, gateway_id="gw-1"),
+        MeterInfo("NCK-W-001", "NCK", "m3", COMMISSIONED, gateway_id="gw-1"),
+        MeterInfo("NCK-W-L", "NCK", "L", COMMISSIONED, gateway_id="gw-1"),
+        MeterInfo("NCK-E-OLD", "NCK", "kWh", COMMISSIONED, active=False, gateway_id="gw-1"),
+        MeterInfo("NCK-E-T2", "NCK", "kWh", COMMISSIONED, gateway_id="gw-2"),
+        MeterInfo("DC-E-001", "DEEPC", "kWh", COMMISSIONED, gateway_id="dc-gw"),
     )
 }
-ACTIVE_NCK = sorted(m.id for m in METERS.values() if m.site_id == "NCK" and m.active)
+ACTIVE_NCK = sorted(
+    m.id for m in METERS.values() if m.site_id == "NCK" and m.active and m.gateway_id == "gw-1"
+)
 
 
 def encode(doc: object) -> bytes:
@@ -113,7 +116,7 @@ def test_multi_level_prefix() -> None:
     batch = {"readings": [{"meter": E1, "ts": SPEC_TS, "value": 7}]}
     expected = Parsed("NCK", [Reading(E1, SPEC_INSTANT, 7.0)], [])
     assert parse(f"hp/parks/NCK/meters/{E1}", doc, prefix="hp/parks") == expected
-    assert parse("hp/parks/NCK/gateways/gw-9", batch, prefix="hp/parks") == expected
+    assert parse("hp/parks/NCK/gateways/gw-1", batch, prefix="hp/parks") == expected
     # The bare prefix is not the configured one any more, nor is a partial one.
     not_data = Parsed(None, [], [Rejection(Reason.invalid_payload, "not a data topic")])
     assert parse(SINGLE, doc, prefix="hp/parks") == not_data
@@ -891,3 +894,53 @@ def test_property_gateway_batch_accounts_for_every_item(items: list[Item]) -> No
     ]
     for rejection, (index, _) in zip(parsed.rejections, expected, strict=True):
         assert rejection.detail.startswith(f"readings[{index}]: ")
+
+
+# ---- ownership: a gateway writes only its own enterprise's meters (SPEC section 3) ----
+def test_a_gateway_naming_another_enterprises_meter_is_quarantined_as_foreign() -> None:
+    batch = {"readings": [{"meter": "NCK-E-T2", "ts": SPEC_TS, "value": 1}]}
+    assert_rejected(parse(GATEWAY, batch), Reason.foreign_meter, "NCK-E-T2")
+
+
+def test_a_gateway_naming_another_sites_meter_is_wrong_site_not_foreign() -> None:
+    batch = {"readings": [{"meter": "DC-E-001", "ts": SPEC_TS, "value": 1}]}
+    assert_rejected(parse(GATEWAY, batch), Reason.wrong_site, "DC-E-001")
+
+
+def test_an_unregistered_gateway_owns_no_meter() -> None:
+    batch = {"readings": [{"meter": E1, "ts": SPEC_TS, "value": 1}]}
+    assert_rejected(parse("parks/NCK/gateways/gw-9", batch), Reason.foreign_meter, E1)
+
+
+def test_a_mixed_batch_keeps_its_own_readings_and_quarantines_the_foreign_ones() -> None:
+    items = [
+        {"meter": E1, "ts": SPEC_TS, "value": 1},
+        {"meter": "NCK-E-T2", "ts": SPEC_TS, "value": 999999},
+        {"meter": "NCK-E-002", "ts": SPEC_TS, "value": 2},
+        {"meter": "DC-E-001", "ts": SPEC_TS, "value": 888888},
+    ]
+    out = parse(GATEWAY, {"readings": items})
+    assert out.readings == [
+        Reading(E1, SPEC_INSTANT, 1.0),
+        Reading("NCK-E-002", SPEC_INSTANT, 2.0),
+    ]
+    assert [(r.reason, r.meter_id) for r in out.rejections] == [
+        (Reason.foreign_meter, "NCK-E-T2"),
+        (Reason.wrong_site, "DC-E-001"),
+    ]
+
+
+@given(
+    gateway=st.sampled_from(["gw-1", "gw-2", "dc-gw", "gw-9"]),
+    site=st.sampled_from(["NCK", "DEEPC"]),
+    meters=st.lists(st.sampled_from(sorted(METERS)), min_size=1, max_size=8),
+)
+def test_ownership_holds_for_any_gateway_and_meter(
+    gateway: str, site: str, meters: list[str]
+) -> None:
+    items = [{"meter": m, "ts": SPEC_TS + i, "value": 1} for i, m in enumerate(meters)]
+    out = parse(f"parks/{site}/gateways/{gateway}", {"readings": items})
+    for reading in out.readings:
+        info = METERS[reading.meter_id]
+        assert info.gateway_id == gateway and info.site_id == site
+    assert len(out.readings) + len(out.rejections) == len(meters)

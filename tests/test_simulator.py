@@ -196,7 +196,10 @@ def test_a_rollover_fault_wraps_the_register_near_its_time() -> None:
 
 # ---- gateways: what the ingestor will make of each message ------------------------------
 def _meters(park: Park) -> dict[str, MeterInfo]:
-    return {m.id: MeterInfo(m.id, s.id, m.unit, m.commissioned_at) for s, _, m in park.meters()}
+    return {
+        m.id: MeterInfo(m.id, s.id, m.unit, m.commissioned_at, gateway_id=e.gateway_id)
+        for s, e, m in park.meters()
+    }
 
 
 @pytest.mark.parametrize("kind", ["malformed", "oversized", "unknown_meter", "nan", "clock_skew"])
