@@ -16,6 +16,7 @@ from alerts.rules import (
     DATA_QUALITY,
     DRIFT,
     FORECAST,
+    OBLIGATION,
     SILENT,
     Check,
     describe_over_budget,
@@ -26,10 +27,13 @@ from core.park.models import (
     DriftRule,
     EnterpriseAlerts,
     ForecastRule,
+    ObligationRule,
     SilentMeterRule,
     SiteAlerts,
 )
 from core.reporting import SiteRoadmap, WindowStatus, roadmap_status, window_status
+from reports.build import obligation
+from reports.position import Position
 
 TRAILING_7D = timedelta(days=7)
 # A quarantine rate from a handful of messages says nothing; below this many
@@ -214,3 +218,48 @@ def data_quality_checks(
         )
         for name, value, limit, label in metrics
     ]
+
+
+def obligation_position_checks(
+    position: Position, site_id: str, rule: ObligationRule
+) -> list[Check]:
+    """The year-end projections of TOE and tCO2e against the national list's
+    thresholds: fires above the threshold, clears at threshold - hysteresis."""
+    measures = (
+        ("toe", position.projected_toe, position.ytd_toe, position.toe_threshold, "TOE"),
+        (
+            "tco2e",
+            position.projected_tco2e,
+            position.ytd_tco2e,
+            position.tco2e_threshold,
+            "tCO2e (scopes 1 + 2)",
+        ),
+    )
+    return [
+        Check(
+            rule=OBLIGATION,
+            subject=f"{site_id}/{position.enterprise_id}/{name}",
+            site_id=site_id,
+            enterprise_id=position.enterprise_id,
+            value=projected,
+            fire_above=threshold,
+            clear_at_or_below=threshold * (1 - rule.hysteresis_pct / 100),
+            summary=f"{position.enterprise_id}: {position.year} projected {projected:,.0f} "
+            f"{label} ({ytd:,.1f} so far), threshold {threshold:,.0f}",
+            for_s=rule.for_s,
+            details={"year": position.year, "measure": name, "ytd": ytd},
+        )
+        for name, projected, ytd, threshold, label in measures
+    ]
+
+
+def obligation_checks(
+    conn: Connection, site_id: str, rule: ObligationRule, now: datetime
+) -> list[Check]:
+    """None in the first `min_days` of the year, when a run rate says little."""
+    if not rule.enabled:
+        return []
+    positions = obligation(conn, site_id, now=now)
+    if positions and positions[0].elapsed_share * 365 < rule.min_days:
+        return []
+    return [c for p in positions for c in obligation_position_checks(p, site_id, rule)]

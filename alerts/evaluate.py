@@ -16,7 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from alerts import metrics
-from alerts.conditions import data_quality_checks, roadmap_checks, silent_checks
+from alerts.conditions import (
+    data_quality_checks,
+    obligation_checks,
+    roadmap_checks,
+    silent_checks,
+)
 from alerts.rules import RULES, Action, Check
 from alerts.state import apply_check, repeat_due, resolve_unchecked
 from core.logs import get_logger
@@ -69,6 +74,7 @@ def site_checks(conn: Connection, site: SiteRules, now: datetime) -> list[Check]
         checks += roadmap_checks(conn, roadmap, site.rules, site.enterprises, now)
     checks += silent_checks(conn, site.site_id, site.rules.silent_meter, site.enterprises, now)
     checks += data_quality_checks(conn, site.site_id, site.rules.data_quality, now)
+    checks += obligation_checks(conn, site.site_id, site.rules.obligation, now)
     return checks
 
 

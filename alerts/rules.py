@@ -22,7 +22,8 @@ DRIFT = "roadmap_drift"
 FORECAST = "forecast_off_track"
 SILENT = "meter_silent"
 DATA_QUALITY = "data_quality"
-RULES = (DRIFT, FORECAST, SILENT, DATA_QUALITY)
+OBLIGATION = "obligation_threshold"
+RULES = (DRIFT, FORECAST, SILENT, DATA_QUALITY, OBLIGATION)
 
 
 @dataclass(frozen=True)

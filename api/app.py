@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.hourly_cache import HourlyCache
 from api.metrics import RequestMetrics
-from api.routes import alerts, emissions, health, inventory, meters, quarantine, roadmap
+from api.routes import alerts, emissions, health, inventory, meters, quarantine, reports, roadmap
 from core.db import make_engine
 from core.logs import get_logger
 from core.settings import Settings
@@ -55,7 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = db
     app.state.hourly_cache = HourlyCache(settings.api_hourly_cache_mb * 1024 * 1024)
-    for module in (health, emissions, roadmap, inventory, meters, alerts, quarantine):
+    for module in (health, emissions, roadmap, inventory, meters, alerts, quarantine, reports):
         app.include_router(module.router)
     app.add_middleware(RequestMetrics)
 

@@ -19,6 +19,7 @@ _UNITS: Final[dict[str, tuple[str, int]]] = {
     "m3": ("volume", 1000),
     "kg": ("mass", 1000),
     "t": ("mass", 1_000_000),
+    "pcs": ("count", 1000),
 }
 
 KNOWN_UNITS: Final[tuple[str, ...]] = tuple(_UNITS)
@@ -55,6 +56,8 @@ CANONICAL_UNITS: Final[dict[str, str]] = {
     "natural_gas": "m3",
     "diesel": "L",
     "lpg": "kg",
+    "production": "t",
+    "production_pcs": "pcs",
 }
 
 

@@ -52,7 +52,11 @@ BASE_UNIT = {
     MeterKind.natural_gas: "m3",
     MeterKind.diesel: "L",
     MeterKind.lpg: "kg",
+    MeterKind.production: "t",
+    MeterKind.production_pcs: "pcs",
 }
+# Output per hour at full production when a production meter's description says none.
+DEFAULT_OUTPUT_PER_H = {MeterKind.production: 1.0, MeterKind.production_pcs: 500.0}
 
 _NUMBER = r"(\d[\d,]*(?:\.\d+)?)"
 
@@ -150,6 +154,11 @@ def build(site: Site, ent: Enterprise) -> EnterpriseModel:
             scale = daily / 24 if daily else 0.8 * WATER_M3_PER_KWH[ent.industry] * nominal
         elif meter.kind is MeterKind.diesel:
             role, scale = Role.genset, GENSET_L_PER_KWH
+        elif meter.kind in DEFAULT_OUTPUT_PER_H:
+            # output follows the production profile, like fuel: scale x production
+            role = Role.fuel
+            output = described(meter.description, r"(?:t|pcs)/h")
+            scale = output or DEFAULT_OUTPUT_PER_H[meter.kind]
         else:
             role = Role.fuel
             scale = described(meter.description, r"(?:kg|m3|L)/h") or DEFAULT_FUEL_PER_H.get(

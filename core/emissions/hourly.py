@@ -22,6 +22,9 @@ SCOPES: Final[dict[str, int]] = {
     "solar": 2,
     "water": 3,
     "wastewater": 3,
+    # Production output carries no CO2e and belongs to no scope.
+    "production": 0,
+    "production_pcs": 0,
 }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from core.park.models import Enterprise, Meter, Park
+from core.park.models import Enterprise, Meter, MeterKind, Park
 from core.units import CANONICAL_UNITS, dimension
+
+PRODUCTION_KINDS = frozenset({MeterKind.production, MeterKind.production_pcs})
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ def cross_field_issues(park: Park) -> list[ConfigIssue]:
         *_meter_issues(park),
         *_roadmap_issues(park),
         *_alert_issues(park),
+        *_report_issues(park),
     ]
 
 
@@ -113,6 +116,13 @@ def _meter_issues(park: Park) -> Iterator[ConfigIssue]:
                     )
                 elif key not in factors:
                     yield ConfigIssue(f"{path}.factor", f"unknown factor {key!r}")
+                elif meter.kind in PRODUCTION_KINDS and any(
+                    v.kgco2e_per_unit != 0 for v in factors[key].values
+                ):
+                    yield ConfigIssue(
+                        f"{path}.factor",
+                        f"production output carries no CO2e: factor {key!r} must be 0",
+                    )
                 elif dimension(factors[key].unit) != dimension(meter.unit):
                     yield ConfigIssue(
                         f"{path}.unit",
@@ -161,3 +171,32 @@ def _alert_issues(park: Park) -> Iterator[ConfigIssue]:
                     f"sites[{s}].enterprises[{e}].alerts.drift",
                     f"an enterprise's drift needs a roadmap on its site {site.id!r}",
                 )
+
+
+def _report_issues(park: Park) -> Iterator[ConfigIssue]:
+    """TOE factors: one per kind, an energy carrier's unit. Allocations: one per year,
+    in the unit of one of the enterprise's production meters."""
+    seen: set[MeterKind] = set()
+    for t, toe in enumerate(park.toe_factors):
+        path = f"toe_factors[{t}]"
+        if toe.kind in seen:
+            yield ConfigIssue(f"{path}.kind", f"{toe.kind.value!r} appears twice")
+        seen.add(toe.kind)
+        if toe.kind in PRODUCTION_KINDS:
+            yield ConfigIssue(f"{path}.kind", "production output is not energy")
+        elif dimension(toe.unit) != dimension(CANONICAL_UNITS[toe.kind]):
+            yield ConfigIssue(f"{path}.unit", f"{toe.unit!r} is not a unit for {toe.kind.value!r}")
+    for s, site in enumerate(park.sites):
+        for e, ent in enumerate(site.enterprises):
+            produced = {dimension(m.unit) for m in ent.meters if m.kind in PRODUCTION_KINDS}
+            years: set[int] = set()
+            for a, allocation in enumerate(ent.allocations):
+                path = f"sites[{s}].enterprises[{e}].allocations[{a}]"
+                if allocation.year in years:
+                    yield ConfigIssue(f"{path}.year", f"{allocation.year} appears twice")
+                years.add(allocation.year)
+                if dimension(allocation.unit) not in produced:
+                    yield ConfigIssue(
+                        f"{path}.unit",
+                        f"{allocation.unit!r} matches no production meter of {ent.id!r}",
+                    )

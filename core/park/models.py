@@ -24,6 +24,9 @@ class MeterKind(StrEnum):
     diesel = "diesel"
     lpg = "lpg"
     solar = "solar"
+    # Production output (SPEC section 8): tonnes or pieces, priced with a zero factor.
+    production = "production"
+    production_pcs = "production_pcs"
 
 
 class Industry(StrEnum):
@@ -77,10 +80,15 @@ class FactorValue(_Strict):
     source: Annotated[str, Field(min_length=1)]
 
 
+Pct = Annotated[FiniteFloat, Field(ge=0, le=100)]
+
+
 class Factor(_Strict):
     key: ObjectId
     unit: Unit
     description: str = ""
+    # Half-width of the 95 % confidence interval, in % of the value (IPCC 2006 Vol 1 ch 3).
+    uncertainty_pct: Pct | None = None
     values: Annotated[list[FactorValue], Field(min_length=1)]
 
 
@@ -100,6 +108,8 @@ class Meter(_Strict):
     # goes, and totals leave it out so nothing is counted twice.
     parent: ObjectId | None = None
     description: str = ""
+    # Accuracy class (maximum permissible error, %), the activity-data uncertainty.
+    accuracy_pct: Pct | None = None
 
 
 # ---- alert rules (SPEC section 7) -------------------------------------------------
@@ -177,8 +187,19 @@ class Webhook(_Strict):
     url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
 
 
+class ObligationRule(_Strict):
+    """An enterprise's year-end projection of energy (TOE) or emissions (tCO2e)
+    above the national list's threshold (Decree 06/2022/ND-CP)."""
+
+    enabled: bool = True
+    hysteresis_pct: Annotated[FiniteFloat, Field(ge=0, le=100)] = 5.0
+    for_s: Seconds = 6 * 3600
+    min_days: Annotated[int, Field(ge=0, le=365)] = 14
+
+
 class SiteAlerts(_Strict):
     drift: DriftRule = DriftRule()
+    obligation: ObligationRule = ObligationRule()
     forecast: ForecastRule = ForecastRule()
     silent_meter: SilentMeterRule = SilentMeterRule()
     data_quality: DataQualityRule = DataQualityRule()
@@ -190,6 +211,15 @@ class EnterpriseAlerts(_Strict):
     silent_meter: SilentMeterRule | None = None
 
 
+class Allocation(_Strict):
+    """An intensity-based allowance: tCO2e per unit of product for one year."""
+
+    year: Annotated[int, Field(ge=1990, le=2100)]
+    tco2e_per_unit: Annotated[FiniteFloat, Field(ge=0)]
+    unit: Unit
+    source: str = ""
+
+
 class Enterprise(_Strict):
     id: ObjectId
     name: Annotated[str, Field(min_length=1)]
@@ -197,6 +227,7 @@ class Enterprise(_Strict):
     gateway: ObjectId | None = None
     meters: list[Meter] = []
     alerts: EnterpriseAlerts | None = None
+    allocations: list[Allocation] = []
 
     @property
     def gateway_id(self) -> str:
@@ -229,9 +260,19 @@ class Site(_Strict):
     enterprises: list[Enterprise] = []
 
 
+class ToeFactor(_Strict):
+    """Tonnes of oil equivalent per unit of an energy carrier (the ministry's table)."""
+
+    kind: MeterKind
+    unit: Unit
+    toe_per_unit: Annotated[FiniteFloat, Field(ge=0)]
+    source: Annotated[str, Field(min_length=1)]
+
+
 class Park(_Strict):
     default_factors: dict[MeterKind, ObjectId] = {}
     factors: list[Factor] = []
+    toe_factors: list[ToeFactor] = []
     sites: Annotated[list[Site], Field(min_length=1)]
 
     def factor_key_for(self, meter: Meter) -> str | None:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from core.dirty_marks import mark_factor_hours
 from core.park.models import Park
+from core.park.report_inputs import apply_report_inputs
 
 
 @dataclass
@@ -83,6 +84,7 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                 "key": factor.key,
                 "unit": factor.unit,
                 "description": factor.description,
+                "uncertainty_pct": factor.uncertainty_pct,
             },
         )
         for value in factor.values:
@@ -151,9 +153,11 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                         "commissioned_at": meter.commissioned_at,
                         "parent_id": meter.parent,
                         "description": meter.description,
+                        "accuracy_pct": meter.accuracy_pct,
                         "active": True,
                     },
                 )
+    apply_report_inputs(conn, summary, park, _upsert)
     _deactivate_missing(conn, summary, "meters", [m.id for _, _, m in park.meters()])
     _deactivate_missing(
         conn, summary, "enterprises", [e.id for s in park.sites for e in s.enterprises]
