@@ -126,6 +126,20 @@ def test_park_inventory_by_hand(db: Connection) -> None:
     assert report.qaqc.conflicts == 1
 
 
+def test_production_is_priced_hourly_with_no_co2e(db: Connection) -> None:
+    rows = db.execute(
+        text(
+            "SELECT count(*), sum(consumption), sum(co2e_kg), min(scope), max(scope) "
+            "FROM hourly_emissions WHERE meter_id = 'A-P'"
+        )
+    ).one()
+    assert tuple(rows) == (10, 25.0, 0.0, 0, 0)
+    kinds = db.execute(
+        text("SELECT scope, co2e_kg, consumption FROM enterprise_hourly WHERE kind = 'production'")
+    ).all()
+    assert len(kinds) == 10 and all(r.scope == 0 and r.co2e_kg == 0 for r in kinds)
+
+
 def test_report_totals_equal_the_hourly_totals(db: Connection) -> None:
     report = build.inventory(db, "RPT", 2025, now=NOW)
     hourly = db.execute(
