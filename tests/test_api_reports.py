@@ -7,13 +7,16 @@ import io
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from typer.testing import CliRunner
 
 from api.app import create_app
+from core.cli import app as cli
 from tests.api_support import ApiEnv, bearer
 
 OWN, OTHER = "NCK-WWTP", "NCK-STL1"
@@ -148,3 +151,24 @@ def test_every_report_endpoint_isolates_tenants(client: TestClient, api_env: Api
     assert OTHER not in listed["chains"]
     for path in ("/v1/reports/inventory?site=NCK&year=2025", "/v1/reports/obligation?site=NCK"):
         assert client.get(path).status_code == 401
+
+
+def test_report_commands(api_env: ApiEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EMISSIONS_DB_NAME", api_env.settings.db_name)
+    runner = CliRunner()
+    target = tmp_path / "inventory.xlsx"
+    made = runner.invoke(
+        cli, ["report", "inventory", "--site", "NCK", "--year", "2025", "--enterprise", OTHER,
+              "--format", "xlsx", "--out", str(target)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    rows = load_workbook(target)["1 General"].iter_rows(min_row=2, values_only=True)
+    assert {r[0]: r[1] for r in rows}["Enterprise"] == OTHER
+    submitted = runner.invoke(
+        cli, ["report", "submit", "--site", "NCK", "--year", "2025", "--enterprise", "NCK-GAR1"]
+    )
+    assert submitted.exit_code == 0, submitted.output
+    verified = runner.invoke(cli, ["report", "verify", "--site", "NCK", "--enterprise", "NCK-GAR1"])
+    assert verified.exit_code == 0 and '"valid": true' in verified.stdout
+    unknown = runner.invoke(cli, ["report", "obligation", "--site", "NOPE"])
+    assert unknown.exit_code == 1 and "not found" in unknown.output
