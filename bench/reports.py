@@ -1,0 +1,147 @@
+"""Reports benchmark: generation time of a park-year inventory (SPEC section 8).
+
+A throw-away database gets the sample park (config/park.yaml) and a full year
+(2025) of meter-hours for every meter, loaded as `bench.api` loads them, with the
+enterprise and site totals computed by the engine's own rollups. This process
+then times, in process, on one connection:
+
+- park_json: the park's 2025 inventory (every enterprise, meter, source, factor,
+  QA/QC section) computed and serialised to JSON;
+- park_xlsx, park_html: the same rendered as a workbook and as the HTML page;
+- enterprise_json: one enterprise's inventory;
+- obligation, intensity: every enterprise's position and 2025 intensity.
+
+It checks that the inventory's total equals the sum of the main meters'
+hourly rows (1e-9 relative), prints a table, writes
+bench/results/reports-<UTC timestamp>.json (git-ignored) and prints that path.
+Goal: a park-year inventory in under 2 s.
+
+    .venv/bin/python -m bench.reports [--quick] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)
+
+from rich.table import Table  # noqa: E402
+from sqlalchemy import Connection, create_engine, text  # noqa: E402
+
+from bench.api import load  # noqa: E402
+from bench.ingest import console, create_database, environment  # noqa: E402
+from core.park.loader import load_park  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from reports import build  # noqa: E402
+from reports.html import inventory_html  # noqa: E402
+from reports.xlsx import inventory_xlsx  # noqa: E402
+
+SITE, ENTERPRISE, YEAR = "NCK", "NCK-STL1", 2025
+NOW = datetime(2026, 1, 15, tzinfo=UTC)
+GOAL_MS = 2000.0
+
+
+def timed(fn: Callable[[], object], runs: int) -> dict[str, Any]:
+    fn()  # warm-up: plans, caches
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "runs": runs,
+        "median_ms": round(statistics.median(times), 1),
+        "min_ms": round(times[0], 1),
+        "max_ms": round(times[-1], 1),
+    }
+
+
+def cases(conn: Connection) -> dict[str, Callable[[], object]]:
+    return {
+        "park_json": lambda: build.inventory(conn, SITE, YEAR, now=NOW).model_dump_json(),
+        "park_xlsx": lambda: inventory_xlsx(build.inventory(conn, SITE, YEAR, now=NOW)),
+        "park_html": lambda: inventory_html(build.inventory(conn, SITE, YEAR, now=NOW)),
+        "enterprise_json": lambda: build.inventory(
+            conn, SITE, YEAR, enterprise=ENTERPRISE, now=NOW
+        ).model_dump_json(),
+        "obligation": lambda: build.obligation(conn, SITE, now=NOW),
+        "intensity": lambda: build.intensities(conn, SITE, YEAR, now=NOW),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs")
+    parser.add_argument("--runs", type=int, default=None)
+    args = parser.parse_args()
+    runs = args.runs or (3 if args.quick else 10)
+    park = load_park(ROOT / "config" / "park.yaml")
+    with contextlib.ExitStack() as stack:
+        settings = create_database(park, stack)
+        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
+        started = time.perf_counter()
+        counts = load(settings)
+        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
+        engine = create_engine(settings.database_url)
+        stack.callback(engine.dispose)
+        with engine.connect() as conn:
+            report = build.inventory(conn, SITE, YEAR, now=NOW)
+            hourly = conn.execute(
+                text(
+                    "SELECT sum(h.co2e_kg) FROM hourly_emissions h JOIN meters m "
+                    "ON m.id = h.meter_id WHERE m.parent_id IS NULL AND h.site_id = :s"
+                ),
+                {"s": SITE},
+            ).scalar_one()
+            equal = math.isclose(report.totals.co2e_kg, hourly, rel_tol=1e-9)
+            results = {name: timed(fn, runs) for name, fn in cases(conn).items()}
+    table = Table("case", "runs", "median ms", "min ms", "max ms", "goal")
+    for name, r in results.items():
+        goal = f"< {GOAL_MS:.0f} ms" if name == "park_json" else ""
+        table.add_row(
+            name,
+            str(r["runs"]),
+            f"{r['median_ms']:.1f}",
+            f"{r['min_ms']:.1f}",
+            f"{r['max_ms']:.1f}",
+            goal,
+        )
+    console.print(table)
+    console.print(
+        f"park-year: {report.totals.tco2e:,.1f} tCO2e over {len(report.enterprises)} "
+        f"enterprises; equals the hourly rows: {equal}; load average {os.getloadavg()[0]:.2f}"
+    )
+    out = ROOT / "bench" / "results" / f"reports-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": "reports",
+        "at": datetime.now(UTC).isoformat(),
+        "loaded": counts,
+        "results": results,
+        "totals_equal_hourly": equal,
+        "goal": {"park_json_median_ms": GOAL_MS},
+        "met": results["park_json"]["median_ms"] < GOAL_MS and equal,
+        "environment": environment(Settings()),
+        "load_average": os.getloadavg(),
+    }
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+    return 0 if equal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
