@@ -65,6 +65,10 @@ def _rows(ws: Worksheet, header: Sequence[str], rows: Iterable[Sequence[Cell]]) 
         cell.font = Font(bold=True)
     for row in rows:
         ws.append(list(row))
+        for cell in ws[ws.max_row]:
+            # Text is text: a source or note starting with "=" must not become a formula.
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"
 
 
 def _sections(report: Inventory) -> list[tuple[str, list[SourceLine]]]:

@@ -294,3 +294,11 @@ def test_unknown_site_or_enterprise(db: Connection) -> None:
         build.inventory(db, "NOPE", 2025)
     with pytest.raises(build.ReportError):
         build.inventory(db, "RPT", 2025, enterprise="NOPE")
+
+
+def test_xlsx_text_never_becomes_a_formula(db: Connection) -> None:
+    report = build.inventory(db, "RPT", 2025, enterprise="RPT-A", now=NOW)
+    hostile = report.model_copy(update={"notes": ['=HYPERLINK("http://x")']})
+    ws = load_workbook(io.BytesIO(inventory_xlsx(hostile)))["1 General"]
+    note = next(row for row in ws.iter_rows(min_row=2) if row[0].value == "Note")[1]
+    assert note.data_type == "s" and note.value == '=HYPERLINK("http://x")'

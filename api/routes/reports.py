@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 
 from api.auth import Role
 from api.deps import ERRORS, Caller, Conn, not_found, require_role
 from api.params import MAX_YEAR, MIN_YEAR, EnterpriseQ, SiteQ, Year
+from api.schemas import ErrorOut
 from api.scope import resolve
 from reports import build
 from reports import repository as report_repo
@@ -145,6 +147,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     "/submissions",
     response_model=SubmissionOut,
     status_code=201,
+    responses={409: {"model": ErrorOut, "description": "A concurrent submission won."}},
     summary="Freeze an inventory as submitted (admin, or the enterprise's tenant)",
 )
 def submit(conn: Conn, caller: Caller, body: SubmitIn) -> SubmissionOut:
@@ -152,15 +155,19 @@ def submit(conn: Conn, caller: Caller, body: SubmitIn) -> SubmissionOut:
     the previous submission of the same enterprise (or of the park)."""
     scope = resolve(conn, caller, body.site, body.enterprise)
     require_role(caller, Role.admin, Role.tenant)
-    created = build.submit(
-        conn,
-        body.site,
-        body.year,
-        years=body.years,
-        enterprise=scope.enterprise_id,
-        by=caller.name,
-    )
-    conn.commit()
+    try:
+        created = build.submit(
+            conn,
+            body.site,
+            body.year,
+            years=body.years,
+            enterprise=scope.enterprise_id,
+            by=caller.name,
+        )
+        conn.commit()
+    except IntegrityError:  # another first submission of this chain won the race
+        conn.rollback()
+        raise HTTPException(409, "another submission of this chain was just made; retry") from None
     row = report_repo.submission(conn, created["id"])
     assert row is not None
     return SubmissionOut(**_out(row))
