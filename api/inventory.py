@@ -88,6 +88,8 @@ def build_inventory(conn: Connection, scope: Scope, year: int, now: datetime) ->
                 factors=used,
             )
         )
+        if row["scope"] == 0:  # production output: listed, in no scope (docs/reports.md)
+            continue
         by_scope[str(row["scope"])] += row["co2e_kg"]
         total += row["co2e_kg"]
         avoided += row["avoided_co2e_kg"]

@@ -14,6 +14,8 @@ from openpyxl import load_workbook
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from alerts.evaluate import evaluate
+from api.inventory import build_inventory as build_monthly_inventory
+from api.scope import Scope
 from core import migrate
 from core.park.models import Park
 from core.park.repository import apply_park
@@ -302,3 +304,13 @@ def test_xlsx_text_never_becomes_a_formula(db: Connection) -> None:
     ws = load_workbook(io.BytesIO(inventory_xlsx(hostile)))["1 General"]
     note = next(row for row in ws.iter_rows(min_row=2) if row[0].value == "Note")[1]
     assert note.data_type == "s" and note.value == '=HYPERLINK("http://x")'
+
+
+def test_monthly_inventory_lists_production_in_no_scope(db: Connection) -> None:
+    """The older /v1/inventory reads the same totals: production is a line of
+    scope 0 that adds to no scope and to no total."""
+    scope = Scope("RPT", "Asia/Ho_Chi_Minh", "RPT-A")
+    monthly = build_monthly_inventory(db, scope, 2025, NOW)
+    production = [line for line in monthly.lines if line.kind == "production"]
+    assert [(p.scope, p.consumption, p.co2e_kg) for p in production] == [(0, 25.0, 0.0)]
+    assert monthly.total_co2e_kg == 700.0 and sum(monthly.by_scope.values()) == 700.0
