@@ -81,6 +81,7 @@ start_components() {
     spawn alerts "$EMISSIONS" alerts run
     spawn simulator "$EMISSIONS" simulate --park config/park.yaml --mode realtime --backfill 30d \
         --state "$STATE_DIR/simulator/state.json"
+    log "reports (docs/reports.md): $EMISSIONS report intensity --site NCK --year $(date +%Y)"
     log "demo running; Ctrl-C stops it"
     # Returns when any component exits; the EXIT trap then stops the others.
     wait -n
