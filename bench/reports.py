@@ -1,9 +1,11 @@
 """Reports benchmark: generation time of a park-year inventory (SPEC section 8).
 
 A throw-away database gets the sample park (config/park.yaml) and a full year
-(2025) of meter-hours for every meter, loaded as `bench.api` loads them, with the
-enterprise and site totals computed by the engine's own rollups. This process
-then times, in process, on one connection:
+(2025) of meter-hours for every meter, with `bench.api`'s statement; the
+enterprise and site totals are summed from them in two set-based statements (the
+sums the engine's rollups keep, as migration 0004 backfills them: the engine's
+per-enterprise refresh of a whole year is the engine benchmark's business, not
+this one's). This process then times, in process, on one connection:
 
 - park_json: the park's 2025 inventory (every enterprise, meter, source, factor,
   QA/QC section) computed and serialised to JSON;
@@ -41,17 +43,60 @@ if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
 from rich.table import Table  # noqa: E402
 from sqlalchemy import Connection, create_engine, text  # noqa: E402
 
-from bench.api import load  # noqa: E402
+from bench.api import LOAD, YEAR_END, YEAR_START  # noqa: E402
 from bench.ingest import console, create_database, environment  # noqa: E402
 from core.park.loader import load_park  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from core.units import CANONICAL_UNITS, canonical_scales  # noqa: E402
 from reports import build  # noqa: E402
 from reports.html import inventory_html  # noqa: E402
 from reports.xlsx import inventory_xlsx  # noqa: E402
 
 SITE, ENTERPRISE, YEAR = "NCK", "NCK-STL1", 2025
-NOW = datetime(2026, 1, 15, tzinfo=UTC)
+NOW = datetime(2026, 1, 15, tzinfo=UTC)  # the year is over: every hour expected
+MID_DECEMBER = datetime(2025, 12, 15, tzinfo=UTC)  # the obligation's "now": 2025 nearly done
 GOAL_MS = 2000.0
+
+
+def _totals_sql() -> tuple[str, str]:
+    scales = ", ".join(
+        f"('{kind}', '{unit}', CAST({scale!r} AS float8), '{canonical}')"
+        for kind, unit, scale, canonical in (
+            (k, u, sc, CANONICAL_UNITS[k]) for k, u, sc in canonical_scales()
+        )
+    )
+    enterprise = (
+        "INSERT INTO enterprise_hourly SELECT h.enterprise_id, min(h.site_id), h.hour, "  # noqa: S608
+        "h.kind, min(h.scope), min(s.canonical), sum(h.consumption * s.k), sum(h.co2e_kg), "
+        "sum(h.avoided_co2e_kg), count(*), count(*) FILTER (WHERE h.estimated) "
+        "FROM hourly_emissions h JOIN meters m ON m.id = h.meter_id "
+        f"JOIN (VALUES {scales}) AS s(kind, unit, k, canonical) "
+        "ON s.kind = h.kind AND s.unit = h.unit WHERE m.parent_id IS NULL "
+        "GROUP BY h.enterprise_id, h.hour, h.kind"
+    )
+    site = (
+        "INSERT INTO site_hourly SELECT site_id, hour, kind, min(scope), min(unit), "
+        "sum(consumption), sum(co2e_kg), sum(avoided_co2e_kg), sum(meter_hours), "
+        "sum(estimated_meter_hours) FROM enterprise_hourly GROUP BY site_id, hour, kind"
+    )
+    return enterprise, site
+
+
+def load(settings: Settings) -> dict[str, int]:
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(LOAD), {"a": YEAR_START, "b": YEAR_END})
+            for statement in _totals_sql():
+                conn.execute(text(statement))
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+            return {
+                t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())  # noqa: S608
+                for t in ("hourly_emissions", "enterprise_hourly", "site_hourly", "meters")
+            }
+    finally:
+        engine.dispose()
 
 
 def timed(fn: Callable[[], object], runs: int) -> dict[str, Any]:
@@ -78,7 +123,7 @@ def cases(conn: Connection) -> dict[str, Callable[[], object]]:
         "enterprise_json": lambda: build.inventory(
             conn, SITE, YEAR, enterprise=ENTERPRISE, now=NOW
         ).model_dump_json(),
-        "obligation": lambda: build.obligation(conn, SITE, now=NOW),
+        "obligation": lambda: build.obligation(conn, SITE, now=MID_DECEMBER),
         "intensity": lambda: build.intensities(conn, SITE, YEAR, now=NOW),
     }
 
@@ -103,9 +148,10 @@ def main() -> int:
             hourly = conn.execute(
                 text(
                     "SELECT sum(h.co2e_kg) FROM hourly_emissions h JOIN meters m "
-                    "ON m.id = h.meter_id WHERE m.parent_id IS NULL AND h.site_id = :s"
+                    "ON m.id = h.meter_id WHERE m.parent_id IS NULL AND h.site_id = :s "
+                    "AND h.hour >= :a AND h.hour < :b"
                 ),
-                {"s": SITE},
+                {"s": SITE, "a": report.period.start, "b": report.period.end},
             ).scalar_one()
             equal = math.isclose(report.totals.co2e_kg, hourly, rel_tol=1e-9)
             results = {name: timed(fn, runs) for name, fn in cases(conn).items()}
