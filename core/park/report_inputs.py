@@ -7,22 +7,21 @@ reports' inputs each have one short module; the upsert is the repository's own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
 from core.park.models import Park
 
+if TYPE_CHECKING:
+    from core.park.repository import ApplySummary
 
-class Summary(Protocol):
-    @property
-    def deactivated(self) -> Any: ...
-
-
-Upsert = Callable[[Connection, Any, str, tuple[str, ...], dict[str, Any]], bool]
+Upsert = Callable[[Connection, "ApplySummary", str, tuple[str, ...], dict[str, Any]], bool]
 
 
-def apply_report_inputs(conn: Connection, summary: Summary, park: Park, upsert: Upsert) -> None:
+def apply_report_inputs(
+    conn: Connection, summary: ApplySummary, park: Park, upsert: Upsert
+) -> None:
     """TOE factors and allocations (SPEC section 8); those left out of the file go."""
     for toe in park.toe_factors:
         upsert(
