@@ -8,6 +8,7 @@ its own enterprise only, and anything else answers 404.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
@@ -112,7 +113,7 @@ class SubmissionOut(BaseModel):
     enterprise: str | None
     first_year: int
     years: int
-    submitted_at: Any
+    submitted_at: datetime
     submitted_by: str
     content_hash: str
     previous_hash: str | None
