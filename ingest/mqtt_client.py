@@ -10,7 +10,7 @@ packet id on the new connection could acknowledge the wrong message.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -19,6 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.broker.users import DEVICE_FILTERS
 from core.logs import get_logger
 from core.settings import Settings
 
@@ -34,16 +35,26 @@ class AckToken:
     generation: int
 
 
-def topic_filters(prefix: str, sites: list[str]) -> list[str]:
-    """Both data topic forms, for every site or for this process's partition."""
-    return [
+def topic_filters(prefix: str, sites: list[str], device_topics: Sequence[str] = ()) -> list[str]:
+    """Both data topic forms, for every site or for this process's partition, and the
+    device protocols' native topics (SPEC 3.1): all of them (an unmapped device is
+    quarantined `unknown_device`), or a partition's own devices' topics, which carry
+    no site to filter on."""
+    canonical = [
         f"{prefix}/{site}/{kind}/+" for site in (sites or ["+"]) for kind in ("meters", "gateways")
     ]
+    return canonical + (list(device_topics) if sites else list(DEVICE_FILTERS))
 
 
 class IngestClient:
-    def __init__(self, settings: Settings, on_message: Callable[[str, bytes, AckToken], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        on_message: Callable[[str, bytes, AckToken], None],
+        device_topics: Callable[[], list[str]] = list,
+    ):
         self._settings = settings
+        self._device_topics = device_topics
         self._on_message = on_message
         self._generation = 0
         self._lock = threading.Lock()
@@ -103,7 +114,9 @@ class IngestClient:
         if reason.is_failure:
             log.error("mqtt_connect_refused", reason=str(reason))
             return
-        filters = topic_filters(self._settings.mqtt_topic_prefix, self._settings.ingest_sites)
+        filters = topic_filters(
+            self._settings.mqtt_topic_prefix, self._settings.ingest_sites, self._device_topics()
+        )
         client.subscribe([(f, 1) for f in filters])
         self.connected.set()
         log.info(

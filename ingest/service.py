@@ -46,7 +46,7 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
         ack=ack,
         refresh_s=settings.ingest_meter_refresh_s,
     )
-    client = IngestClient(settings, pipeline.submit)
+    client = IngestClient(settings, pipeline.submit, lambda: sorted(registry.routes))
     clients.append(client)
     log.info("ingest_ready", meters=len(registry.meters), sites=settings.ingest_sites or "all")
     return pipeline, client

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from core.park.devices import DeviceGateway
 from core.units import KNOWN_UNITS
 
 
@@ -190,7 +191,9 @@ class EnterpriseAlerts(_Strict):
     silent_meter: SilentMeterRule | None = None
 
 
-class Enterprise(_Strict):
+class Enterprise(_Strict, DeviceGateway):
+    """`protocol` and `devices` (core/park/devices.py) say what its gateway publishes."""
+
     id: ObjectId
     name: Annotated[str, Field(min_length=1)]
     industry: Industry

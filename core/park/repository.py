@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from core.dirty_marks import mark_factor_hours
+from core.park.device_store import apply_device_rows
 from core.park.models import Park
 
 
@@ -154,6 +155,10 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                         "active": True,
                     },
                 )
+    device_changes = apply_device_rows(conn, park)
+    summary.inserted["gateway_devices"] += device_changes[0]
+    summary.updated["gateway_devices"] += device_changes[1]
+    summary.deactivated["gateway_devices"] += device_changes[2]
     _deactivate_missing(conn, summary, "meters", [m.id for _, _, m in park.meters()])
     _deactivate_missing(
         conn, summary, "enterprises", [e.id for s in park.sites for e in s.enterprises]
