@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.broker.users import DEVICE_FILTERS, gateway_users, service_users
 from core.emissions.counters import Reading as CounterReading
 from core.emissions.counters import counter_intervals
 from core.park.device_store import device_rows
@@ -255,3 +256,25 @@ def test_mapping_to_an_unknown_meter_is_a_config_issue_naming_the_path(park: Par
     assert [str(i) for i in err.value.issues] == [
         "sites[1].enterprises[0].devices[0].meter: unknown meter 'NOPE'"
     ]
+
+
+def test_broker_acl_gives_each_device_gateway_exactly_its_native_topics(park: Park) -> None:
+    users = {u.name: u for u in service_users("parks") + gateway_users(park, "parks")}
+    app = "application/17c82e96-be03-4f38-aef3-f83d48582d97/device"
+    assert users["DEV-CHIRPSTACK"].write == (
+        f"{app}/0101010101010101/event/up",
+        f"{app}/0202020202020202/event/up",
+    )
+    assert users["shellypro3em-c8f09e8e4b0c"].write == (
+        "shellypro3em-c8f09e8e4b0c/events/rpc",
+        "shellypro3em-c8f09e8e4b0c/online",
+    )
+    assert users["livingroom-lamp"].write == (
+        "tele/livingroom-lamp/SENSOR",
+        "tele/livingroom-lamp/LWT",
+    )
+    assert users["DEV-NEURON-GW"].write == ("/neuron/DEV-NEURON-GW/modbus/grp",)
+    # Per-device clients replace the enterprise's canonical gateway user.
+    assert "DEV-SHELLY-GW" not in users
+    assert "DEV-TAS-GW" not in users
+    assert set(DEVICE_FILTERS) <= set(users["svc-ingest-1"].read)

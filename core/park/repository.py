@@ -155,10 +155,10 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                         "active": True,
                     },
                 )
-    device_changes = apply_device_rows(conn, park)
-    summary.inserted["gateway_devices"] += device_changes[0]
-    summary.updated["gateway_devices"] += device_changes[1]
-    summary.deactivated["gateway_devices"] += device_changes[2]
+    counters = (summary.inserted, summary.updated, summary.deactivated)
+    for counter, rows in zip(counters, apply_device_rows(conn, park), strict=True):
+        if rows:
+            counter["gateway_devices"] += rows
     _deactivate_missing(conn, summary, "meters", [m.id for _, _, m in park.meters()])
     _deactivate_missing(
         conn, summary, "enterprises", [e.id for s in park.sites for e in s.enterprises]
