@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy import Engine, text
 
-from ingest.adapters.base import DeviceRoute
+from ingest.adapters.base import DeviceRoute, routes_by_topic
 from ingest.parse import MeterInfo
 
 LOAD = """
@@ -41,22 +41,7 @@ class MeterRegistry:
         with self._engine.connect() as conn:
             rows = conn.execute(text(LOAD), {"sites": self._sites}).all()
             device_rows = conn.execute(text(LOAD_DEVICES), {"sites": self._sites}).all()
-        routes: dict[str, list[DeviceRoute]] = {}
-        for d in device_rows:
-            routes.setdefault(d.topic, []).append(
-                DeviceRoute(
-                    d.topic,
-                    d.protocol,
-                    d.device,
-                    d.field,
-                    d.meter_id,
-                    d.gateway_id,
-                    d.site_id,
-                    d.unit,
-                    d.timezone,
-                )
-            )
-        self.routes = {topic: tuple(fields) for topic, fields in routes.items()}
+        self.routes = routes_by_topic(r._mapping for r in device_rows)
         self.meters = {
             r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active, r.gateway)
             for r in rows

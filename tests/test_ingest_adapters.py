@@ -17,7 +17,7 @@ from core.emissions.counters import counter_intervals
 from core.park.device_store import device_rows
 from core.park.loader import ParkConfigError, parse_park
 from core.park.models import Park
-from ingest.adapters.base import DeviceRoute
+from ingest.adapters.base import DeviceRoute, routes_by_topic
 from ingest.devices import parse_device_message
 from ingest.parse import MeterInfo, Parsed, Reason
 from tests.device_fixtures import (
@@ -41,15 +41,7 @@ def park(sample_park: Park) -> Park:
 
 @pytest.fixture(scope="module")
 def routes(park: Park) -> dict[str, tuple[DeviceRoute, ...]]:
-    out: dict[str, list[DeviceRoute]] = {}
-    for r in device_rows(park):
-        out.setdefault(r["topic"], []).append(
-            DeviceRoute(
-                r["topic"], r["protocol"], r["device"], r["field"], r["meter_id"],
-                r["gateway_id"], r["site_id"], r["unit"], r["timezone"],
-            )
-        )  # fmt: skip
-    return {k: tuple(v) for k, v in out.items()}
+    return routes_by_topic(device_rows(park))
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +266,8 @@ def test_broker_acl_gives_each_device_gateway_exactly_its_native_topics(park: Pa
         "tele/livingroom-lamp/LWT",
     )
     assert users["DEV-NEURON-GW"].write == ("/neuron/DEV-NEURON-GW/modbus/grp",)
-    # Per-device clients replace the enterprise's canonical gateway user.
-    assert "DEV-SHELLY-GW" not in users
-    assert "DEV-TAS-GW" not in users
+    # Shelly and Tasmota devices are their own clients; the enterprise's gateway keeps
+    # its canonical topics for other meters. ChirpStack's user has no canonical topic.
+    assert users["DEV-SHELLY-GW"].write[0] == "parks/DEV/gateways/DEV-SHELLY-GW"
+    assert not any(t.startswith("parks/") for t in users["DEV-CHIRPSTACK"].write)
     assert set(DEVICE_FILTERS) <= set(users["svc-ingest-1"].read)

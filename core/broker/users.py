@@ -1,7 +1,8 @@
 """Who may connect to the broker and what each may do (SPEC section 3).
 
 Gateways come from the park file, one per enterprise: each may publish only
-under its own site, on its own gateway topic and its own meters' topics.
+under its own site, on its own gateway topic and its own meters' topics, or, for a
+device protocol (SPEC section 3.1), on its devices' native topics only.
 Services have fixed names; several ingest users exist so ingest can scale out,
 each with its own client id (the broker forces client id = user name).
 """
@@ -73,7 +74,10 @@ def gateway_users(park: Park, prefix: str) -> list[BrokerUser]:
         for ent in site.enterprises:
             if ent.protocol is not Protocol.canonical:
                 users += device_users(ent)
-                continue
+                if ent.protocol not in PER_DEVICE_CLIENT:
+                    continue
+                # Shelly and Tasmota devices are clients of their own: the enterprise's
+                # gateway, if it has other meters, keeps its canonical topics.
             gw = ent.gateway_id
             topics = (
                 f"{prefix}/{site.id}/gateways/{gw}",

@@ -9,7 +9,7 @@ naming the field; a payload unusable as a whole raises `AdapterError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,18 @@ class DeviceRoute:
     site_id: str
     unit: str | None = None
     timezone: str | None = None
+
+
+def routes_by_topic(rows: Iterable[Mapping[Any, Any]]) -> dict[str, tuple[DeviceRoute, ...]]:
+    """`gateway_devices` rows (or `core.park.device_store.device_rows`) by topic."""
+    out: dict[str, list[DeviceRoute]] = {}
+    for r in rows:
+        route = DeviceRoute(
+            r["topic"], r["protocol"], r["device"], r["field"], r["meter_id"],
+            r["gateway_id"], r["site_id"], r["unit"], r["timezone"],
+        )  # fmt: skip
+        out.setdefault(route.topic, []).append(route)
+    return {topic: tuple(fields) for topic, fields in out.items()}
 
 
 @dataclass(frozen=True, slots=True)
