@@ -960,8 +960,8 @@ def run_pipeline(bench: Bench, engine: Engine) -> dict[str, Any]:
     done = threading.Event()
     done_at = [0.0]
 
-    def ack(token: object) -> None:
-        acked[0] += 1
+    def ack(tokens: list[object]) -> None:
+        acked[0] += len(tokens)
         if acked[0] >= job.messages:
             done_at[0] = time.time()
             done.set()

@@ -9,6 +9,7 @@ packet id on the new connection could acknowledge the wrong message.
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from core.settings import Settings
 log = get_logger("ingest.mqtt")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +96,33 @@ class IngestClient:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def ack(self, token: object) -> None:
-        """Acknowledge after commit, unless the connection it came on is gone."""
-        if not isinstance(token, AckToken) or token.qos == 0:
-            return
+    def ack(self, tokens: Sequence[object]) -> None:
+        """Acknowledge a committed batch, except what came on a connection now gone.
+
+        Measured (bench/ingest.py, py-spy): paho's `ack` queues one PUBACK per call and
+        wakes its network thread through a socket pair each time, so a batch of 5,000
+        cost 5,000 wake-ups and 5,000 four-byte sends, a quarter of the writer thread's
+        time. The PUBACKs of a batch go out as one buffer instead (MQTT lets control
+        packets share a TCP write), queued through paho's own packet queue; without
+        it (another paho), one `ack` per message as before.
+        """
         with self._lock:
-            if token.generation != self._generation or not self.connected.is_set():
+            if not self.connected.is_set():
                 return
-            self.client.ack(token.mid, token.qos)
+            mids = [
+                t.mid
+                for t in tokens
+                if isinstance(t, AckToken) and t.qos == 1 and t.generation == self._generation
+            ]
+            if not mids:
+                return
+            queue = getattr(self.client, "_packet_queue", None)
+            if queue is None:
+                for mid in mids:
+                    self.client.ack(mid, 1)
+                return
+            packet = b"".join(_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids)
+            queue(mqtt.PUBACK, packet, 0, 0)
 
     def _connected(
         self,

@@ -44,7 +44,7 @@ class Pipeline:
         prefix: str,
         limits: Limits,
         policy: BatchPolicy,
-        ack: Callable[[object], None],
+        ack: Callable[[list[object]], None],
         refresh_s: float = 30.0,
     ) -> None:
         self._writer = writer
@@ -145,8 +145,7 @@ class Pipeline:
                 result = self._commit_one_by_one(batch)
                 break
         elapsed = time.perf_counter() - started
-        for message in batch:
-            self._ack(message.ack)
+        self._ack([message.ack for message in batch])
         self._observe(result, len(batch), elapsed)
 
     def _commit_one_by_one(self, batch: list[Message]) -> BatchResult:

@@ -27,8 +27,8 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
     registry.refresh()
     clients: list[IngestClient] = []
 
-    def ack(token: object) -> None:
-        clients[0].ack(token)
+    def ack(tokens: list[object]) -> None:
+        clients[0].ack(tokens)
 
     pipeline = Pipeline(
         BatchWriter(settings.libpq_url),
