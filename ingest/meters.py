@@ -11,6 +11,7 @@ import time
 
 from sqlalchemy import Engine, text
 
+from ingest.adapters.base import DeviceRoute, routes_by_topic
 from ingest.parse import MeterInfo
 
 LOAD = """
@@ -19,17 +20,28 @@ FROM meters m JOIN enterprises e ON e.id = m.enterprise_id
 WHERE cardinality(CAST(:sites AS text[])) = 0 OR m.site_id = ANY(CAST(:sites AS text[]))
 """
 
+LOAD_DEVICES = """
+SELECT topic, protocol, device, field, meter_id, gateway_id, site_id, unit, timezone
+FROM gateway_devices
+WHERE cardinality(CAST(:sites AS text[])) = 0 OR site_id = ANY(CAST(:sites AS text[]))
+ORDER BY topic, field
+"""
+
 
 class MeterRegistry:
     def __init__(self, engine: Engine, sites: list[str]) -> None:
         self._engine = engine
         self._sites = sites
         self.meters: dict[str, MeterInfo] = {}
+        # Native device topic -> the fields it carries (SPEC section 3.1).
+        self.routes: dict[str, tuple[DeviceRoute, ...]] = {}
         self.loaded_at = 0.0
 
     def refresh(self) -> dict[str, MeterInfo]:
         with self._engine.connect() as conn:
             rows = conn.execute(text(LOAD), {"sites": self._sites}).all()
+            device_rows = conn.execute(text(LOAD_DEVICES), {"sites": self._sites}).all()
+        self.routes = routes_by_topic(r._mapping for r in device_rows)
         self.meters = {
             r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active, r.gateway)
             for r in rows

@@ -9,8 +9,9 @@ packet id on the new connection could acknowledge the wrong message.
 
 from __future__ import annotations
 
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -19,12 +20,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.broker.users import DEVICE_FILTERS
 from core.logs import get_logger
 from core.settings import Settings
 
 log = get_logger("ingest.mqtt")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +37,26 @@ class AckToken:
     generation: int
 
 
-def topic_filters(prefix: str, sites: list[str]) -> list[str]:
-    """Both data topic forms, for every site or for this process's partition."""
-    return [
+def topic_filters(prefix: str, sites: list[str], device_topics: Sequence[str] = ()) -> list[str]:
+    """Both data topic forms, for every site or for this process's partition, and the
+    device protocols' native topics (SPEC 3.1): all of them (an unmapped device is
+    quarantined `unknown_device`), or a partition's own devices' topics, which carry
+    no site to filter on."""
+    canonical = [
         f"{prefix}/{site}/{kind}/+" for site in (sites or ["+"]) for kind in ("meters", "gateways")
     ]
+    return canonical + (list(device_topics) if sites else list(DEVICE_FILTERS))
 
 
 class IngestClient:
-    def __init__(self, settings: Settings, on_message: Callable[[str, bytes, AckToken], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        on_message: Callable[[str, bytes, AckToken], None],
+        device_topics: Callable[[], list[str]] = list,
+    ):
         self._settings = settings
+        self._device_topics = device_topics
         self._on_message = on_message
         self._generation = 0
         self._lock = threading.Lock()
@@ -83,14 +96,33 @@ class IngestClient:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def ack(self, token: object) -> None:
-        """Acknowledge after commit, unless the connection it came on is gone."""
-        if not isinstance(token, AckToken) or token.qos == 0:
-            return
+    def ack(self, tokens: Sequence[object]) -> None:
+        """Acknowledge a committed batch, except what came on a connection now gone.
+
+        Measured (bench/ingest.py, py-spy): paho's `ack` queues one PUBACK per call and
+        wakes its network thread through a socket pair each time, so a batch of 5,000
+        cost 5,000 wake-ups and 5,000 four-byte sends, a quarter of the writer thread's
+        time. The PUBACKs of a batch go out as one buffer instead (MQTT lets control
+        packets share a TCP write), queued through paho's own packet queue; without
+        it (another paho), one `ack` per message as before.
+        """
         with self._lock:
-            if token.generation != self._generation or not self.connected.is_set():
+            if not self.connected.is_set():
                 return
-            self.client.ack(token.mid, token.qos)
+            mids = [
+                t.mid
+                for t in tokens
+                if isinstance(t, AckToken) and t.qos == 1 and t.generation == self._generation
+            ]
+            if not mids:
+                return
+            queue = getattr(self.client, "_packet_queue", None)
+            if queue is None:
+                for mid in mids:
+                    self.client.ack(mid, 1)
+                return
+            packet = b"".join(_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids)
+            queue(mqtt.PUBACK, packet, 0, 0)
 
     def _connected(
         self,
@@ -103,7 +135,9 @@ class IngestClient:
         if reason.is_failure:
             log.error("mqtt_connect_refused", reason=str(reason))
             return
-        filters = topic_filters(self._settings.mqtt_topic_prefix, self._settings.ingest_sites)
+        filters = topic_filters(
+            self._settings.mqtt_topic_prefix, self._settings.ingest_sites, self._device_topics()
+        )
         client.subscribe([(f, 1) for f in filters])
         self.connected.set()
         log.info(

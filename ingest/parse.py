@@ -32,6 +32,11 @@ class Reason(StrEnum):
     future_timestamp = "future_timestamp"
     before_commissioning = "before_commissioning"
     store_error = "store_error"
+    # Device payloads (SPEC section 3.1, ingest/adapters/).
+    unknown_device = "unknown_device"
+    codec_missing = "codec_missing"
+    missing_field = "missing_field"
+    device_error = "device_error"
 
 
 @dataclass(frozen=True, slots=True)

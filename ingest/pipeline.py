@@ -21,8 +21,9 @@ import psycopg
 
 from core.logs import get_logger
 from ingest import metrics
+from ingest.devices import parse_any
 from ingest.meters import MeterRegistry
-from ingest.parse import Limits, Parsed, Reason, Rejection, parse_message
+from ingest.parse import Limits, Parsed, Reason, Rejection
 from ingest.writer import BatchResult, BatchWriter, Message
 
 log = get_logger("ingest")
@@ -43,7 +44,7 @@ class Pipeline:
         prefix: str,
         limits: Limits,
         policy: BatchPolicy,
-        ack: Callable[[object], None],
+        ack: Callable[[list[object]], None],
         refresh_s: float = 30.0,
     ) -> None:
         self._writer = writer
@@ -61,10 +62,15 @@ class Pipeline:
     # --- MQTT thread -------------------------------------------------------------
     def submit(self, topic: str, payload: bytes, ack: object) -> None:
         """Parse and enqueue; blocks when the writer is behind (back-pressure)."""
-        parsed = parse_message(
-            topic, payload, self._prefix, self._registry.meters, datetime.now(UTC), self._limits
+        self._queue.put(
+            Message(topic, payload, self._parse(topic, payload, datetime.now(UTC)), ack)
         )
-        self._queue.put(Message(topic, payload, parsed, ack))
+
+    def _parse(self, topic: str, payload: bytes, now: datetime) -> Parsed:
+        registry = self._registry
+        return parse_any(
+            topic, payload, self._prefix, registry.meters, registry.routes, now, self._limits
+        )
 
     # --- writer thread -----------------------------------------------------------
     def start(self) -> None:
@@ -139,8 +145,7 @@ class Pipeline:
                 result = self._commit_one_by_one(batch)
                 break
         elapsed = time.perf_counter() - started
-        for message in batch:
-            self._ack(message.ack)
+        self._ack([message.ack for message in batch])
         self._observe(result, len(batch), elapsed)
 
     def _commit_one_by_one(self, batch: list[Message]) -> BatchResult:
@@ -165,20 +170,17 @@ class Pipeline:
     def _reparse_unknown_meters(self, batch: list[Message]) -> list[Message]:
         """A meter applied seconds ago is not in the registry yet: look again before
         quarantining its readings as unknown (at most once a second)."""
-        unknown = any(r.reason is Reason.unknown_meter for m in batch for r in m.parsed.rejections)
+        unknown = any(
+            r.reason in (Reason.unknown_meter, Reason.unknown_device)
+            for m in batch
+            for r in m.parsed.rejections
+        )
         if not unknown or self._registry.age_s() < 1.0:
             return batch
         self._refresh_registry()
         now = datetime.now(UTC)
         return [
-            Message(
-                m.topic,
-                m.payload,
-                parse_message(
-                    m.topic, m.payload, self._prefix, self._registry.meters, now, self._limits
-                ),
-                m.ack,
-            )
+            Message(m.topic, m.payload, self._parse(m.topic, m.payload, now), m.ack)
             if m.parsed.rejections
             else m
             for m in batch

@@ -27,8 +27,8 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
     registry.refresh()
     clients: list[IngestClient] = []
 
-    def ack(token: object) -> None:
-        clients[0].ack(token)
+    def ack(tokens: list[object]) -> None:
+        clients[0].ack(tokens)
 
     pipeline = Pipeline(
         BatchWriter(settings.libpq_url),
@@ -46,7 +46,7 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
         ack=ack,
         refresh_s=settings.ingest_meter_refresh_s,
     )
-    client = IngestClient(settings, pipeline.submit)
+    client = IngestClient(settings, pipeline.submit, lambda: sorted(registry.routes))
     clients.append(client)
     log.info("ingest_ready", meters=len(registry.meters), sites=settings.ingest_sites or "all")
     return pipeline, client

@@ -27,6 +27,7 @@ from simulator import state
 from simulator.faults import Fault, FaultSpec, parse_duration, parse_spec
 from simulator.gateway import Limits
 from simulator.ledger import Ledger
+from simulator.protocols import clients
 from simulator.publisher import MqttSink, NullSink, SimulatorError, Sink, gateway_passwords
 from simulator.runner import Mode, RunConfig, Runner, Summary
 
@@ -189,7 +190,7 @@ def simulate(
         rate=rate if mode is Mode.load else 0.0,
         duration_s=parse_duration(duration) if duration and mode is Mode.load else None,
     )
-    gateways = sorted({e.gateway_id for s in park.sites for e in s.enterprises if e.meters})
+    gateways = clients(park)  # canonical gateways and device protocols' clients
     sink: Sink = NullSink()
     try:
         if not dry_run:

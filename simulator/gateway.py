@@ -17,6 +17,7 @@ from core.park.models import Park
 from simulator import rand
 from simulator.devices import Sample
 from simulator.faults import Fault, FaultPlan, FaultSpec
+from simulator.protocols import DeviceSplitter
 
 PENDING = "pending"
 
@@ -78,6 +79,7 @@ class Gateways:
             s.id: [m.id for e in s.enterprises for m in e.meters] for s in park.sites
         }
         self.seq = 0
+        self.devices = DeviceSplitter(park, limits.max_payload_bytes)
 
     def _next(self) -> int:
         self.seq += 1
@@ -106,7 +108,8 @@ class Gateways:
         for m in out:
             if not m.payload:
                 m.payload = self.encode(m)
-        return out
+        # Gateways speaking a device protocol send one vendor message per reading.
+        return self.devices.split(out, self._next, self.encode)
 
     def encode(self, m: Message) -> bytes:
         readings = [

@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
+from core.park.devices import Protocol
 from core.park.models import Park
 from core.settings import Settings
 from tests.conftest import ROOT, Broker, free_port
@@ -103,8 +104,11 @@ def forget_session(broker: Broker, user: str) -> None:
 
 
 def gateway(park: Park, site_id: str = "NCK", index: int = 0) -> tuple[str, list[str]]:
+    """The `index`-th gateway of the site that may publish the canonical JSON (a
+    ChirpStack or Neuron gateway publishes only its devices' native topics)."""
     site = next(s for s in park.sites if s.id == site_id)
-    ent = [e for e in site.enterprises if e.meters][index]
+    native_only = (Protocol.chirpstack_v4, Protocol.neuron)
+    ent = [e for e in site.enterprises if e.meters and e.protocol not in native_only][index]
     return ent.gateway_id, [m.id for m in ent.meters]
 
 

@@ -13,6 +13,7 @@ from core import migrate
 from core.settings import Settings
 
 EXPECTED_TABLES = {
+    "gateway_devices",
     "sites",
     "enterprises",
     "meters",

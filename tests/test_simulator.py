@@ -17,9 +17,12 @@ from hypothesis import strategies as st
 
 from core.emissions.counters import Reading as CounterReading
 from core.emissions.counters import counter_intervals
+from core.park.device_store import device_rows
 from core.park.loader import parse_park
 from core.park.models import Industry, MeterKind, Park
-from ingest.parse import MeterInfo, parse_message
+from ingest.adapters.base import routes_by_topic
+from ingest.devices import parse_any
+from ingest.parse import MeterInfo
 from simulator import plant, profiles, state, weather
 from simulator.faults import Fault, FaultPlan, parse_duration, parse_spec
 from simulator.gateway import Gateways, Limits, Message, settle
@@ -212,12 +215,13 @@ def test_faulty_messages_are_rejected_for_the_reason_the_ledger_gives(
     sim = Simulation(sample_park, seed=9, start=start, faults=specs)
     gws = Gateways(sample_park, "parks", sim.plan, Limits(), 9, 60)
     meters, now = _meters(sample_park), start + timedelta(days=1)
+    routes = routes_by_topic(device_rows(sample_park))  # the park's LoRaWAN and Shelly devices
     checked = 0
     for tick in range(int(start.timestamp()) // 60, int(start.timestamp()) // 60 + 120):
         samples, _ = sim.advance((tick + 1) * 60)
         for m in gws.batches(tick, (tick + 1) * 60, samples):
             settle(m, now.timestamp(), Limits(), gws.commissioned)
-            parsed = parse_message(m.topic, m.payload, "parks", meters, now)
+            parsed = parse_any(m.topic, m.payload, "parks", meters, routes, now)
             want = sorted(str(i.reason) for i in m.items if i.expect == "quarantined")
             got = sorted(r.reason.value for r in parsed.rejections)
             if m.reason:

@@ -45,7 +45,7 @@ FAULTS = [
     "out_of_order:at=2026-01-05T14:00+07:00,meter=NCK-ELE2-E-01",
     "late:at=2026-01-05T08:00+07:00,meter=NCK-WWTP-E-01,for=5h",
     "malformed:rate=0.01",
-    "unknown_meter:at=2026-01-05T15:00+07:00,meter=NCK-PARK-E-01",
+    "unknown_meter:at=2026-01-05T15:00+07:00,meter=NCK-GAR1-E-03",  # a canonical gateway
     "wrong_site:at=2026-01-05T15:00+07:00,meter=NCK-LOG1-E-01",
     "oversized:at=2026-01-05T16:00+07:00,meter=NCK-FOOD1-E-01",
     "conflict:at=2026-01-05T17:00+07:00,meter=NCK-STL2-E-01",
@@ -149,6 +149,13 @@ def test_a_simulated_day_is_stored_exactly_as_the_ledger_says(
         "wrong_site", "oversized", "not_json", "invalid_payload", "invalid_timestamp",
     }  # fmt: skip
     assert Counter(i["expect"] for i in items)["duplicate"] > 0
+    # the demo park is mixed: every device protocol published on its native topics
+    native = {
+        "chirpstack_v4": "application/", "shelly_gen2": "/events/rpc",
+        "tasmota": "tele/", "neuron": "/neuron/", "canonical": "parks/",
+    }  # fmt: skip
+    seen = {p for p, mark in native.items() for r in published if mark in r["topic"]}
+    assert seen == set(native)
 
     # the engine finds exactly the data-quality events the injected faults call for
     for site in ("NCK", "DVU"):

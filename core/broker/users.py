@@ -1,7 +1,8 @@
 """Who may connect to the broker and what each may do (SPEC section 3).
 
 Gateways come from the park file, one per enterprise: each may publish only
-under its own site, on its own gateway topic and its own meters' topics.
+under its own site, on its own gateway topic and its own meters' topics, or, for a
+device protocol (SPEC section 3.1), on its devices' native topics only.
 Services have fixed names; several ingest users exist so ingest can scale out,
 each with its own client id (the broker forces client id = user name).
 """
@@ -10,7 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.park.models import Park
+from core.park.devices import (
+    PER_DEVICE_CLIENT,
+    Protocol,
+    availability_topic,
+    native_topic,
+)
+from core.park.models import Enterprise, Park
 
 INGEST_USERS = tuple(f"svc-ingest-{n}" for n in range(1, 5))
 
@@ -22,8 +29,18 @@ class BrokerUser:
     write: tuple[str, ...] = ()
 
 
+# What ingest reads besides the canonical topics: each protocol's native uplinks
+# (SPEC section 3.1); the gateways' ACL decides who may publish which of them.
+DEVICE_FILTERS = (
+    "application/+/device/+/event/up",
+    "+/events/rpc",
+    "tele/+/SENSOR",
+    "/neuron/+/+/+",
+)
+
+
 def service_users(prefix: str) -> list[BrokerUser]:
-    data = (f"{prefix}/+/meters/+", f"{prefix}/+/gateways/+")
+    data = (f"{prefix}/+/meters/+", f"{prefix}/+/gateways/+", *DEVICE_FILTERS)
     published = (f"{prefix}/+/emissions/live", f"{prefix}/+/alerts/#")
     return [
         *(BrokerUser(name, read=data) for name in INGEST_USERS),
@@ -33,10 +50,34 @@ def service_users(prefix: str) -> list[BrokerUser]:
     ]
 
 
+def device_users(ent: Enterprise) -> list[BrokerUser]:
+    """A gateway speaking a device protocol gets exactly its devices' native topics:
+    one user for a single client (ChirpStack, Neuron), one per device otherwise."""
+    if ent.protocol in PER_DEVICE_CLIENT:
+        users: dict[str, tuple[str, ...]] = {}
+        for device in ent.devices:
+            own = [native_topic(ent.protocol, ent.gateway_id, device)]
+            lwt = availability_topic(ent.protocol, device)
+            if lwt is not None:
+                own.append(lwt)
+            users[device.device] = tuple(dict.fromkeys((*users.get(device.device, ()), *own)))
+        return [BrokerUser(name, write=written) for name, written in users.items()]
+    topics = tuple(
+        dict.fromkeys(native_topic(ent.protocol, ent.gateway_id, d) for d in ent.devices)
+    )
+    return [BrokerUser(ent.gateway_id, write=topics)]
+
+
 def gateway_users(park: Park, prefix: str) -> list[BrokerUser]:
     users = []
     for site in park.sites:
         for ent in site.enterprises:
+            if ent.protocol is not Protocol.canonical:
+                users += device_users(ent)
+                if ent.protocol not in PER_DEVICE_CLIENT:
+                    continue
+                # Shelly and Tasmota devices are clients of their own: the enterprise's
+                # gateway, if it has other meters, keeps its canonical topics.
             gw = ent.gateway_id
             topics = (
                 f"{prefix}/{site.id}/gateways/{gw}",

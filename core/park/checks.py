@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from core.park.devices import PER_DEVICE_CLIENT, native_topic
 from core.park.models import Enterprise, Meter, MeterKind, Park
 from core.units import CANONICAL_UNITS, dimension
 
@@ -28,6 +29,7 @@ def cross_field_issues(park: Park) -> list[ConfigIssue]:
         *_roadmap_issues(park),
         *_alert_issues(park),
         *_report_issues(park),
+        *_device_issues(park),
     ]
 
 
@@ -200,3 +202,30 @@ def _report_issues(park: Park) -> Iterator[ConfigIssue]:
                         f"{path}.unit",
                         f"{allocation.unit!r} matches no production meter of {ent.id!r}",
                     )
+
+
+def _device_issues(park: Park) -> Iterator[ConfigIssue]:
+    """A mapped meter must exist (it may belong to another enterprise: ingest then
+    quarantines its readings as `foreign_meter`, as for any gateway); one field of one
+    device feeds one meter; a per-device broker user must not shadow another user."""
+    meters = {m.id for _, _, m in park.meters()}
+    users = {e.gateway_id for s in park.sites for e in s.enterprises}
+    seen: dict[tuple[str, str], str] = {}
+    clients: dict[str, str] = {}
+    for s, site in enumerate(park.sites):
+        for e, ent in enumerate(site.enterprises):
+            for d, device in enumerate(ent.devices):
+                path = f"sites[{s}].enterprises[{e}].devices[{d}]"
+                if device.meter not in meters:
+                    yield ConfigIssue(f"{path}.meter", f"unknown meter {device.meter!r}")
+                key = (native_topic(ent.protocol, ent.gateway_id, device), device.field)
+                first = seen.setdefault(key, path)
+                if first != path:
+                    yield ConfigIssue(path, f"device field already mapped at {first}")
+                if ent.protocol in PER_DEVICE_CLIENT:
+                    owner = clients.setdefault(device.device, ent.gateway_id)
+                    if device.device in users or owner != ent.gateway_id:
+                        yield ConfigIssue(
+                            f"{path}.device",
+                            f"device {device.device!r} is already a broker user of another gateway",
+                        )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from core.park.devices import DeviceGateway
 from core.units import KNOWN_UNITS
 
 
@@ -220,7 +221,9 @@ class Allocation(_Strict):
     source: str = ""
 
 
-class Enterprise(_Strict):
+class Enterprise(_Strict, DeviceGateway):
+    """`protocol` and `devices` (core/park/devices.py) say what its gateway publishes."""
+
     id: ObjectId
     name: Annotated[str, Field(min_length=1)]
     industry: Industry

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from core.dirty_marks import mark_factor_hours
+from core.park.device_store import apply_device_rows
 from core.park.models import Park
 from core.park.report_inputs import apply_report_inputs
 
@@ -158,6 +159,10 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                     },
                 )
     apply_report_inputs(conn, summary, park, _upsert)
+    counters = (summary.inserted, summary.updated, summary.deactivated)
+    for counter, rows in zip(counters, apply_device_rows(conn, park), strict=True):
+        if rows:
+            counter["gateway_devices"] += rows
     _deactivate_missing(conn, summary, "meters", [m.id for _, _, m in park.meters()])
     _deactivate_missing(
         conn, summary, "enterprises", [e.id for s in park.sites for e in s.enterprises]
