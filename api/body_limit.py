@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 def refusal(limit: int) -> tuple[Message, Message]:
     """The 413 answer as the two ASGI messages that send it."""
-    body = json.dumps({"detail": f"the request body is over the limit of {limit} bytes"}).encode()
+    detail = f"the request body is over the limit of {limit} bytes"
+    body = json.dumps({"detail": detail}, separators=(",", ":")).encode()
     start: Message = {
         "type": "http.response.start",
         "status": 413,
