@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     ingest_max_future_skew_s: int = Field(default=300, ge=0)
     ingest_meter_refresh_s: float = Field(default=30.0, gt=0)
     ingest_health_port: int = Field(default=9101, ge=0, le=65535)
+    # Quarantine bounds (ingest/quarantine.py, docs/ingest.md): payloads kept up to a
+    # cap; per publishing topic a burst of rows, then a rate (the rest are counted in
+    # quarantine_drops); rows and drop counts kept this many days.
+    ingest_quarantine_max_payload_bytes: int = Field(default=64 * 1024, ge=0)
+    ingest_quarantine_burst: int = Field(default=1000, ge=1)
+    ingest_quarantine_per_minute: float = Field(default=600.0, gt=0)
+    ingest_quarantine_retention_days: int = Field(default=90, ge=1)
 
     # Where component processes serve /healthz and /metrics.
     metrics_host: str = "127.0.0.1"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from ingest.parse import MeterInfo
 
@@ -18,6 +18,15 @@ SELECT m.id, m.site_id, m.unit, m.commissioned_at, m.active, e.gateway
 FROM meters m JOIN enterprises e ON e.id = m.enterprise_id
 WHERE cardinality(CAST(:sites AS text[])) = 0 OR m.site_id = ANY(CAST(:sites AS text[]))
 """
+
+
+def load_meters(conn: Connection, sites: list[str]) -> dict[str, MeterInfo]:
+    """The registered meters (of `sites`, or all when empty) as the parser needs them."""
+    rows = conn.execute(text(LOAD), {"sites": sites}).all()
+    return {
+        r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active, r.gateway)
+        for r in rows
+    }
 
 
 class MeterRegistry:
@@ -29,11 +38,7 @@ class MeterRegistry:
 
     def refresh(self) -> dict[str, MeterInfo]:
         with self._engine.connect() as conn:
-            rows = conn.execute(text(LOAD), {"sites": self._sites}).all()
-        self.meters = {
-            r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active, r.gateway)
-            for r in rows
-        }
+            self.meters = load_meters(conn, self._sites)
         self.loaded_at = time.monotonic()
         return self.meters
 

@@ -256,7 +256,7 @@ def test_throttle_state_stays_bounded() -> None:
     for n in range(1000):
         throttle.failed(f"10.0.{n // 256}.{n % 256}")
         now[0] += 0.01
-    assert len(throttle._buckets) <= 100
+    assert len(throttle.buckets) <= 100
     assert throttle.retry_after_s("10.0.3.231") == 1  # the latest are still throttled
 
 

@@ -13,7 +13,7 @@ def list_quarantine(
     rows = conn.execute(
         text(
             "SELECT id, received_at, topic, site_id AS site, meter_id AS meter, reason, detail, "
-            "payload FROM quarantine "
+            "payload, payload_bytes, payload_sha256, replayed_at, replay_result FROM quarantine "
             "WHERE (CAST(:s AS text) IS NULL OR site_id = :s) "
             "AND (CAST(:before AS bigint) IS NULL OR id < :before) "
             "ORDER BY id DESC LIMIT :n"
@@ -25,6 +25,9 @@ def list_quarantine(
         item = dict(r._mapping)
         raw = bytes(item.pop("payload"))
         item["payload"] = raw.decode("utf-8", errors="replace")
-        item["payload_bytes"] = len(raw)
+        full = item["payload_bytes"]
+        item["payload_truncated"] = full is not None and full > len(raw)
+        item["payload_bytes"] = len(raw) if full is None else full
+        item["payload_sha256"] = bytes(item["payload_sha256"]).hex()
         items.append(item)
     return items

@@ -10,8 +10,9 @@ from api.auth import Role
 from api.deps import ERRORS, AppSettings, Caller, Conn, invalid, require_role
 from api.params import SITE_ID
 from api.repository import quarantine as repo
-from api.schemas import QuarantineItem, QuarantineOut
+from api.schemas import QuarantineItem, QuarantineOut, ReplayIn, ReplayItem, ReplayOut
 from api.scope import resolve
+from ingest.replay import replay_quarantined
 
 router = APIRouter(prefix="/v1", tags=["quarantine"], responses=ERRORS)
 
@@ -35,3 +36,32 @@ def quarantine(
     rows = repo.list_quarantine(conn, site, before, limit)
     items = [QuarantineItem.model_validate(r) for r in rows]
     return QuarantineOut(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+
+@router.post(
+    "/quarantine/replay",
+    response_model=ReplayOut,
+    summary="Replay quarantined messages through ingest (admin)",
+)
+def replay(conn: Conn, caller: Caller, settings: AppSettings, body: ReplayIn) -> ReplayOut:
+    """Re-ingest the messages of the chosen rows through the normal parse and write
+    path (ingest/replay.py), e.g. after registering the missing meter. Each reading
+    ends stored or quarantined again in a fresh row, never both; the chosen rows,
+    and every other row of the same message, stay, marked replayed. A row whose
+    payload was cut at the cap cannot be replayed (`payload_cut`)."""
+    require_role(caller, Role.admin)
+    results = replay_quarantined(conn, body.ids, settings)
+    return ReplayOut(
+        items=[
+            ReplayItem(
+                id=r.id,
+                outcome=r.outcome.value,
+                rows=r.rows,
+                stored=r.stored,
+                duplicates=r.duplicates,
+                conflicts=r.conflicts,
+                quarantined=r.quarantined,
+            )
+            for r in results
+        ]
+    )
