@@ -17,7 +17,7 @@ CLI's `transaction`, the console's): it never commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -93,10 +93,10 @@ def replay_quarantined(
     )
     results: dict[int, Replayed] = {}
     done: dict[tuple[str, bytes], Replayed] = {}
-    for row in conn.execute(_CHOSEN, {"ids": list(ids)}):
+    for row in conn.execute(_CHOSEN, {"ids": list(ids)}).all():
         key = (str(row.topic), bytes(row.payload_sha256))
         if key in done:
-            results[row.id] = _same_message(row.id, done[key])
+            results[row.id] = replace(done[key], id=row.id)  # a sibling of a replayed row
         elif row.replayed:
             results[row.id] = Replayed(row.id, Outcome.already_replayed)
         else:
@@ -104,12 +104,6 @@ def replay_quarantined(
                 conn, pg, writer, row.id, key, meters, settings.mqtt_topic_prefix, limits, now
             )
     return [results.get(i) or Replayed(i, Outcome.not_found) for i in ids]
-
-
-def _same_message(row_id: int, first: Replayed) -> Replayed:
-    same = Replayed(row_id, first.outcome, first.rows, first.stored, first.duplicates)
-    same.conflicts, same.quarantined = first.conflicts, first.quarantined
-    return same
 
 
 def _replay_message(
