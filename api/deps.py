@@ -57,14 +57,10 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def principal(
-    request: Request,
-    conn: Conn,
-    settings: AppSettings,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The caller, or 401; a client past its budget of failed attempts gets 429
-    before its key is even looked at (api/throttle.py)."""
+def unthrottled_client(request: Request) -> str:
+    """The caller's address, or 429 when it is past its budget of failed
+    authentications (api/throttle.py). Solved before the connection, so a
+    throttled client costs no database work."""
     throttle: AuthThrottle = request.app.state.auth_throttle
     client = client_address(request)
     wait_s = throttle.retry_after_s(client)
@@ -74,6 +70,18 @@ def principal(
             f"too many failed authentications from this address; retry in {wait_s} s",
             headers={"Retry-After": str(wait_s)},
         )
+    return client
+
+
+def principal(
+    client: Annotated[str, Depends(unthrottled_client)],
+    request: Request,
+    conn: Conn,
+    settings: AppSettings,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, or 401; every failure takes from the address's budget."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
     if credentials is None or credentials.scheme.lower() != "bearer":
         throttle.failed(client)
         raise unauthorized("an API key is required: Authorization: Bearer <key>")
