@@ -187,6 +187,20 @@ class QuarantineOut(BaseModel):
     next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
 
 
+class QuarantineDrop(BaseModel):
+    source: str = Field(description="The publishing topic (a gateway's batch topic).")
+    site: str | None
+    reason: str
+    hour: datetime = Field(description="Start of the UTC hour.")
+    dropped: int
+    first_at: datetime
+    last_at: datetime
+
+
+class QuarantineDropsOut(BaseModel):
+    items: list[QuarantineDrop]
+
+
 class ReplayIn(BaseModel):
     ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=1000)
 

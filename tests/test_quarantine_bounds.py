@@ -128,6 +128,13 @@ def test_payload_cap_and_rate_limit_count_what_they_drop(
         listed = {i["id"]: i for i in list_quarantine(conn, "NCK", None, 100)}
     assert sum(i["payload_truncated"] for i in listed.values()) == 5 + 2
     assert {i["payload_bytes"] for i in listed.values()} == {2012, size}
+    with engine.begin() as conn:
+        token = create_key(conn, "auditor", Role.admin)
+    with TestClient(create_app(park_db[0], engine)) as client:
+        answer = client.get("/v1/quarantine/drops?site=NCK", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    drops = [(d["source"], d["reason"], d["dropped"]) for d in answer.json()["items"]]
+    assert drops == [(f"parks/NCK/gateways/{noisy}", "not_json", 7)]
     scraped = ingest.metrics()
     assert _metric(scraped, "emissions_ingest_quarantine_dropped_total", reason="not_json") == 7
     assert _metric(scraped, "emissions_ingest_quarantine_payloads_truncated_total") == 5
@@ -282,6 +289,16 @@ def test_replay_after_registering_the_meter_stores_or_quarantines_again(
     [(newest, _)] = _open_rows(engine)
     assert newest > ghost_row
     assert _rows(engine, "SELECT count(*) FROM readings") == [(2,)]
+    with TestClient(create_app(settings, engine)) as client:
+        listed = {
+            state: client.get(f"/v1/quarantine?state={state}", headers=bearer(token)).json()
+            for state in ("open", "replayed", "all")
+        }
+    assert [i["id"] for i in listed["open"]["items"]] == [newest]
+    replayed_rows = listed["replayed"]["items"]
+    assert sorted(i["id"] for i in replayed_rows) == sorted([*first, ghost_row])
+    assert all(i["replayed_at"] and i["replay_result"] for i in replayed_rows)
+    assert len(listed["all"]["items"]) == 4
 
 
 def test_a_payload_cut_at_the_cap_is_not_replayed(

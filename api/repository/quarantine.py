@@ -8,17 +8,19 @@ from sqlalchemy import Connection, text
 
 
 def list_quarantine(
-    conn: Connection, site: str | None, before: int | None, limit: int
+    conn: Connection, site: str | None, before: int | None, limit: int, state: str = "all"
 ) -> list[dict[str, Any]]:
+    """`state`: all, open (not replayed) or replayed."""
     rows = conn.execute(
         text(
             "SELECT id, received_at, topic, site_id AS site, meter_id AS meter, reason, detail, "
             "payload, payload_bytes, payload_sha256, replayed_at, replay_result FROM quarantine "
             "WHERE (CAST(:s AS text) IS NULL OR site_id = :s) "
             "AND (CAST(:before AS bigint) IS NULL OR id < :before) "
+            "AND (CAST(:state AS text) = 'all' OR (replayed_at IS NULL) = (:state = 'open')) "
             "ORDER BY id DESC LIMIT :n"
         ),
-        {"s": site, "before": before, "n": limit},
+        {"s": site, "before": before, "n": limit, "state": state},
     )
     items = []
     for r in rows:
@@ -31,3 +33,16 @@ def list_quarantine(
         item["payload_sha256"] = bytes(item["payload_sha256"]).hex()
         items.append(item)
     return items
+
+
+def list_drops(conn: Connection, site: str | None, limit: int) -> list[dict[str, Any]]:
+    """What the quarantine rate limit did not store, per source, reason and hour."""
+    rows = conn.execute(
+        text(
+            "SELECT source, site_id AS site, reason, hour, dropped, first_at, last_at "
+            "FROM quarantine_drops WHERE CAST(:s AS text) IS NULL OR site_id = :s "
+            "ORDER BY hour DESC, source, reason LIMIT :n"
+        ),
+        {"s": site, "n": limit},
+    )
+    return [dict(r._mapping) for r in rows]
