@@ -111,7 +111,7 @@ def run(src: Path, payloads: list[bytes]) -> dict[str, Any]:
             "EMISSIONS_MQTT_PASSWORD": broker.password("svc-ingest-1"),
             "EMISSIONS_INGEST_HEALTH_PORT": str(health),
         }
-        ingestor = Ingestor([*CLI, "ingest"], ingest_env, health, src)
+        ingestor = Ingestor([*CLI, "ingest"], ingest_env, health, work)  # log in work
         ingestor.start()
         stack.callback(ingestor.stop)
         ingestor.wait_healthy()
