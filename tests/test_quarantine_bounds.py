@@ -194,12 +194,13 @@ def test_retention_by_the_ingestor_and_by_the_command(
     assert _rows(engine, "SELECT count(*) FROM quarantine") == [(0,)]
 
 
-def _with_meter(park: Park, enterprise_id: str, meter_id: str) -> Park:
+def _with_meters(park: Park, enterprise_id: str, meter_ids: list[str]) -> Park:
+    """The park with these meters added to one enterprise (registered on apply)."""
     data = park.model_dump(mode="json")
     for site in data["sites"]:
         for enterprise in site["enterprises"]:
             if enterprise["id"] == enterprise_id:
-                enterprise["meters"].append(
+                enterprise["meters"] += [
                     {
                         "id": meter_id,
                         "kind": "electricity",
@@ -207,7 +208,8 @@ def _with_meter(park: Park, enterprise_id: str, meter_id: str) -> Park:
                         "reading": "counter",
                         "commissioned_at": "2020-01-01T00:00:00+07:00",
                     }
-                )
+                    for meter_id in meter_ids
+                ]
     return parse_park(data)
 
 
@@ -237,7 +239,7 @@ def test_replay_after_registering_the_meter_stores_or_quarantines_again(
     assert wait_for_count(engine, 1) == 1
     first = [row_id for row_id, _ in _open_rows(engine)]
     with engine.begin() as conn:
-        apply_park(conn, _with_meter(test_park, enterprise.id, "NCK-NEW-01"))
+        apply_park(conn, _with_meters(test_park, enterprise.id, ["NCK-NEW-01"]))
         token = create_key(conn, "replayer", Role.admin)
         operator = create_key(conn, "watcher", Role.operator)
     with TestClient(create_app(settings, engine)) as client:
