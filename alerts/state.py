@@ -178,11 +178,12 @@ class AckResult:
 
 
 def acknowledge(
-    conn: Connection, alert_id: int, by: str, *, now: datetime | None = None
+    conn: Connection, alert_id: int, by: str, *, note: str = "", now: datetime | None = None
 ) -> AckResult:
     """Acknowledge an open alert in the caller's transaction: it stays open, is no
     longer repeated, and resolves as usual. Idempotent; `now` defaults to the
-    database clock."""
+    database clock. The one owner of this change (the API and any console call it),
+    so every acknowledgement reaches the outbox and is notified."""
     row = conn.execute(
         text(
             "UPDATE alerts SET state = 'acknowledged', acknowledged_by = :by, "
@@ -193,7 +194,8 @@ def acknowledge(
         {"id": alert_id, "by": by, "now": now},
     ).first()
     if row is not None:
-        record_change(conn, alert_id, "acknowledged", row.acknowledged_at, f"by {by}", row.value)
+        detail = f"by {by}" + (f": {note}" if note else "")
+        record_change(conn, alert_id, "acknowledged", row.acknowledged_at, detail, row.value)
         return AckResult(AckOutcome.acknowledged, alert_id)
     state = conn.execute(
         text("SELECT state FROM alerts WHERE id = :id"), {"id": alert_id}

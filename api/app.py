@@ -12,15 +12,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg.errors import UndefinedTable
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.body_limit import BodyLimit
+from api.errors import excerpt, short_errors
 from api.hourly_cache import HourlyCache
 from api.metrics import RequestMetrics
 from api.routes import alerts, emissions, health, inventory, meters, quarantine, reports, roadmap
+from api.throttle import AuthThrottle
 from core.db import make_engine
 from core.logs import get_logger
 from core.settings import Settings
@@ -55,14 +59,23 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = db
     app.state.hourly_cache = HourlyCache(settings.api_hourly_cache_mb * 1024 * 1024)
+    app.state.auth_throttle = AuthThrottle(
+        settings.api_auth_failure_burst, settings.api_auth_failures_per_minute
+    )
     for module in (health, emissions, roadmap, inventory, meters, alerts, quarantine, reports):
         app.include_router(module.router)
+    # Added first, so it runs inside the metrics: a refused body is counted too.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestMetrics)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": short_errors(exc.errors())}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400:  # an unparsable body: a bad parameter like any other
-            error = {"loc": ["body"], "msg": str(exc.detail), "type": "value_error"}
+            error = {"loc": ["body"], "msg": excerpt(str(exc.detail), 300), "type": "value_error"}
             return JSONResponse({"detail": [error]}, 422)
         return await http_exception_handler(request, exc)
 
@@ -84,7 +97,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(DataError)
     async def bad_data(request: Request, exc: DataError) -> JSONResponse:
         # A value the store refuses (out-of-range number, invalid text) is the client's.
-        error = {"loc": ["query"], "msg": f"invalid parameter: {exc.orig}", "type": "value_error"}
+        message = excerpt(f"invalid parameter: {exc.orig}", 300)
+        error = {"loc": ["query"], "msg": message, "type": "value_error"}
         return JSONResponse({"detail": [error]}, 422)
 
     @app.exception_handler(Exception)

@@ -64,7 +64,8 @@ def authenticate(conn: Connection, token: str, admin_token: str | None) -> Princ
     """The principal of a presented token, or None (unknown or revoked).
 
     `last_used_at` is refreshed at most once a minute, so authentication stays a
-    single indexed read on the hot path."""
+    single indexed read on the hot path; the refresh commits with the request (the
+    API's one commit point, `api.deps.get_conn`), so a failed request leaves it."""
     if admin_token and hmac.compare_digest(digest(token), digest(admin_token)):
         return Principal(ENV_ADMIN_NAME, Role.admin)
     row = conn.execute(
@@ -81,7 +82,6 @@ def authenticate(conn: Connection, token: str, admin_token: str | None) -> Princ
         conn.execute(
             text("UPDATE api_keys SET last_used_at = now() WHERE id = :id"), {"id": row.id}
         )
-        conn.commit()
     return Principal(str(row.name), Role(row.role), row.enterprise_id)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from api.auth import Principal, Role, authenticate
 from api.schemas import ErrorOut
+from api.throttle import AuthThrottle
 from core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pem_...`")
@@ -29,13 +30,22 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_conn(request: Request) -> Iterator[Connection]:
-    """One pooled connection per request; whatever was not committed is rolled back."""
+    """One pooled connection per request and the API's one commit point: the request's
+    changes commit together after the endpoint returned, and roll back together when
+    it raised (an HTTP error included), so no route or helper commits on its own."""
     engine: Engine = request.app.state.engine
     with engine.connect() as conn:
-        yield conn
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
 
-Conn = Annotated[Connection, Depends(get_conn)]
+# scope="function": the commit runs when the endpoint returns, before the response
+# is sent, so a client never sees a success that did not commit.
+Conn = Annotated[Connection, Depends(get_conn, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
@@ -43,16 +53,42 @@ def unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def unthrottled_client(request: Request) -> str:
+    """The caller's address, or 429 when it is past its budget of failed
+    authentications (api/throttle.py). Solved before the connection, so a
+    throttled client costs no database work."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    client = client_address(request)
+    wait_s = throttle.retry_after_s(client)
+    if wait_s:
+        raise HTTPException(
+            429,
+            f"too many failed authentications from this address; retry in {wait_s} s",
+            headers={"Retry-After": str(wait_s)},
+        )
+    return client
+
+
 def principal(
+    client: Annotated[str, Depends(unthrottled_client)],
+    request: Request,
     conn: Conn,
     settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller, or 401; every failure takes from the address's budget."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
     if credentials is None or credentials.scheme.lower() != "bearer":
+        throttle.failed(client)
         raise unauthorized("an API key is required: Authorization: Bearer <key>")
     admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
     found = authenticate(conn, credentials.credentials, admin)
     if found is None:
+        throttle.failed(client)
         raise unauthorized("unknown or revoked API key")
     return found
 
@@ -80,6 +116,7 @@ def invalid(field: str, message: str, location: str = "query") -> NoReturn:
 # Documented on every authenticated route, so clients and schemathesis know them.
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No API key, or an unknown or revoked one."},
+    429: {"model": ErrorOut, "description": "Too many failed authentications; see Retry-After."},
     403: {"model": ErrorOut, "description": "The key's role may not do this."},
     404: {"model": ErrorOut, "description": "Unknown, or not visible to this key."},
     503: {"model": ErrorOut, "description": "The store is unavailable (or not migrated)."},

@@ -7,7 +7,7 @@ unrounded, so an API figure equals the engine's table to the last bit.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -173,12 +173,50 @@ class QuarantineItem(BaseModel):
     reason: str
     detail: str
     payload: str = Field(description="Raw payload, UTF-8 (invalid bytes replaced).")
-    payload_bytes: int
+    payload_bytes: int = Field(description="Size of the whole payload as received.")
+    payload_truncated: bool = Field(
+        description="Stored cut at the cap (or kept once, on another row of the same message)."
+    )
+    payload_sha256: str = Field(description="SHA-256 (hex) of the whole payload.")
+    replayed_at: datetime | None = None
+    replay_result: str | None = None
 
 
 class QuarantineOut(BaseModel):
     items: list[QuarantineItem]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+class QuarantineDrop(BaseModel):
+    source: str = Field(description="The publishing topic (a gateway's batch topic).")
+    site: str | None
+    reason: str
+    hour: datetime = Field(description="Start of the UTC hour.")
+    dropped: int
+    first_at: datetime
+    last_at: datetime
+
+
+class QuarantineDropsOut(BaseModel):
+    items: list[QuarantineDrop]
+
+
+class ReplayIn(BaseModel):
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=1000)
+
+
+class ReplayItem(BaseModel):
+    id: int
+    outcome: Literal["replayed", "not_found", "already_replayed", "payload_cut"]
+    rows: list[int] = Field(description="Every quarantine row of the message, now replayed.")
+    stored: int
+    duplicates: int
+    conflicts: int
+    quarantined: dict[str, int] = Field(description="Readings quarantined again, by reason.")
+
+
+class ReplayOut(BaseModel):
+    items: list[ReplayItem]
 
 
 class AlertOut(BaseModel):

@@ -24,6 +24,7 @@ from core.park.models import Park
 from core.park.repository import apply_park, read_park
 from engine import cli as engine_cli
 from ingest import cli as ingest_cli
+from ingest import quarantine_cli
 from reports import cli as reports_cli
 from simulator import cli as simulator_cli
 
@@ -48,6 +49,7 @@ app.command("api")(api_cli.serve)
 app.add_typer(api_cli.keys_app, name="apikey")
 app.add_typer(alerts_cli.app, name="alerts")
 app.add_typer(reports_cli.app, name="report")
+app.add_typer(quarantine_cli.app, name="quarantine")
 
 ParkFile = Annotated[Path, typer.Argument(help="Park configuration YAML file.")]
 

@@ -8,12 +8,14 @@ by environment they are read from the generated files in the state directory
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -68,6 +70,13 @@ class Settings(BaseSettings):
     ingest_max_future_skew_s: int = Field(default=300, ge=0)
     ingest_meter_refresh_s: float = Field(default=30.0, gt=0)
     ingest_health_port: int = Field(default=9101, ge=0, le=65535)
+    # Quarantine bounds (ingest/quarantine.py, docs/ingest.md): payloads kept up to a
+    # cap; per publishing topic a burst of rows, then a rate (the rest are counted in
+    # quarantine_drops); rows and drop counts kept this many days.
+    ingest_quarantine_max_payload_bytes: int = Field(default=64 * 1024, ge=0)
+    ingest_quarantine_burst: int = Field(default=1000, ge=1)
+    ingest_quarantine_per_minute: float = Field(default=600.0, gt=0)
+    ingest_quarantine_retention_days: int = Field(default=90, ge=1)
 
     # Where component processes serve /healthz and /metrics.
     metrics_host: str = "127.0.0.1"
@@ -98,6 +107,13 @@ class Settings(BaseSettings):
     # Rendered hourly JSON per site/enterprise and UTC day, revalidated on every
     # request (api/hourly_cache.py); 0 turns it off.
     api_hourly_cache_mb: int = Field(default=128, ge=0)
+    # Request bodies over this are refused (413) before they are read or the key is
+    # checked; the largest body the API takes (a replay of 1,000 ids) is ~20 KB.
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Failed authentications per client address (api/throttle.py, per process):
+    # a burst, then this many a minute; past it 429 with Retry-After.
+    api_auth_failure_burst: int = Field(default=20, ge=1)
+    api_auth_failures_per_minute: float = Field(default=10.0, gt=0)
 
     # Alerts (`emissions alerts run`, docs/alerts.md). Rules live in the park file;
     # these are the service's own knobs. The webhook signing secret comes from
@@ -121,6 +137,17 @@ class Settings(BaseSettings):
         """Compose passes an optional secret that nobody set as "": treat it as unset,
         never as an empty key."""
         return None if value == "" else value
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _strong_key_in_production(cls, value: SecretStr | None, info: ValidationInfo) -> object:
+        """A guessable admin key would be the weakest door of the service."""
+        if value is not None and info.data.get("environment") is Environment.production:
+            weakness = key_weakness(value.get_secret_value())
+            if weakness:
+                hint = "generate one with `openssl rand -base64 32`"
+                raise ValueError(f"{weakness} in production; {hint}")
+        return value
 
     @field_validator("ingest_sites", mode="before")
     @classmethod
@@ -166,6 +193,31 @@ class Settings(BaseSettings):
             port=self.db_port,
             database=self.db_name,
         ).render_as_string(hide_password=False)
+
+
+MIN_KEY_CHARS = 32
+MIN_KEY_BITS = 100.0
+
+
+def estimated_bits(token: str) -> float:
+    """Shannon estimate of a token's entropy: its length times the entropy of its own
+    character distribution. It catches repeats and tiny alphabets ("aaaa...",
+    "abab..."); a random token of 32+ characters scores 118 bits (hex) and more."""
+    if not token:
+        return 0.0
+    counts = Counter(token)
+    n = len(token)
+    return -n * sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def key_weakness(token: str) -> str | None:
+    """Why an API key is too weak to accept, or None when it is strong enough."""
+    if len(token) < MIN_KEY_CHARS:
+        return f"an API key needs at least {MIN_KEY_CHARS} characters, this one has {len(token)}"
+    bits = estimated_bits(token)
+    if bits < MIN_KEY_BITS:
+        return f"an API key needs about {MIN_KEY_BITS:.0f} bits of entropy, this one has {bits:.0f}"
+    return None
 
 
 def _read_secret(path: Path) -> SecretStr | None:

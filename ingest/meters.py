@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from ingest.adapters.base import DeviceRoute, routes_by_topic
 from ingest.parse import MeterInfo
@@ -28,6 +28,20 @@ ORDER BY topic, field
 """
 
 
+def load_meters(conn: Connection, sites: list[str]) -> dict[str, MeterInfo]:
+    """The registered meters (of `sites`, or all when empty) as the parser needs them."""
+    rows = conn.execute(text(LOAD), {"sites": sites}).all()
+    return {
+        r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active, r.gateway)
+        for r in rows
+    }
+
+
+def load_routes(conn: Connection, sites: list[str]) -> dict[str, tuple[DeviceRoute, ...]]:
+    """The device routes (SPEC section 3.1) by native topic, for the adapters."""
+    return routes_by_topic(r._mapping for r in conn.execute(text(LOAD_DEVICES), {"sites": sites}))
+
+
 class MeterRegistry:
     def __init__(self, engine: Engine, sites: list[str]) -> None:
         self._engine = engine
@@ -39,13 +53,8 @@ class MeterRegistry:
 
     def refresh(self) -> dict[str, MeterInfo]:
         with self._engine.connect() as conn:
-            rows = conn.execute(text(LOAD), {"sites": self._sites}).all()
-            device_rows = conn.execute(text(LOAD_DEVICES), {"sites": self._sites}).all()
-        self.routes = routes_by_topic(r._mapping for r in device_rows)
-        self.meters = {
-            r.id: MeterInfo(r.id, r.site_id, r.unit, r.commissioned_at, r.active, r.gateway)
-            for r in rows
-        }
+            self.meters = load_meters(conn, self._sites)
+            self.routes = load_routes(conn, self._sites)
         self.loaded_at = time.monotonic()
         return self.meters
 

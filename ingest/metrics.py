@@ -39,3 +39,21 @@ LAST_COMMIT = Gauge(
 DB_ERRORS = Counter(
     "emissions_ingest_database_errors_total", "Failed batch writes (retried, never acked)."
 )
+QUARANTINE_DROPPED = Counter(
+    "emissions_ingest_quarantine_dropped_total",
+    "Quarantine rows not stored (over a topic's rate limit), by reason; counted in "
+    "the quarantine_drops table per source and hour.",
+    ["reason"],
+)
+QUARANTINE_TRUNCATED = Counter(
+    "emissions_ingest_quarantine_payloads_truncated_total",
+    "Quarantined payloads stored cut at the cap (full size and SHA-256 kept).",
+)
+QUARANTINE_PRUNED = Counter(
+    "emissions_ingest_quarantine_pruned_total",
+    "Quarantine rows deleted by the retention period.",
+)
+QUARANTINE_LAST_PRUNE = Gauge(
+    "emissions_ingest_quarantine_last_prune_timestamp_seconds",
+    "Unix time the quarantine retention last ran.",
+)

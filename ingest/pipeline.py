@@ -92,6 +92,7 @@ class Pipeline:
             batch = self._collect()
             if batch:
                 self._commit(batch)
+            self._prune_quarantine()
         self._writer.close()
 
     def _collect(self) -> list[Message]:
@@ -165,6 +166,8 @@ class Pipeline:
             total.duplicates += result.duplicates
             total.conflicts += result.conflicts
             total.quarantined.update(result.quarantined)
+            total.dropped.update(result.dropped)
+            total.truncated += result.truncated
         return total
 
     def _reparse_unknown_meters(self, batch: list[Message]) -> list[Message]:
@@ -186,6 +189,18 @@ class Pipeline:
             for m in batch
         ]
 
+    def _prune_quarantine(self) -> None:
+        """The quarantine retention (ingest/quarantine.py), hourly on this thread; a
+        store outage skips it until the next hour (the batches retry on their own)."""
+        try:
+            pruned = self._writer.prune_if_due()
+        except psycopg.OperationalError as exc:
+            log.warning("quarantine_prune_failed", error=str(exc).strip()[:200])
+            return
+        if pruned is not None:
+            metrics.QUARANTINE_PRUNED.inc(pruned[0])
+            metrics.QUARANTINE_LAST_PRUNE.set(time.time())
+
     def _refresh_registry(self) -> None:
         try:
             self._registry.refresh()
@@ -203,6 +218,9 @@ class Pipeline:
         metrics.READINGS.labels("quarantined").inc(quarantined)
         for reason, count in result.quarantined.items():
             metrics.QUARANTINED.labels(reason).inc(count)
+        for reason, count in result.dropped.items():
+            metrics.QUARANTINE_DROPPED.labels(reason).inc(count)
+        metrics.QUARANTINE_TRUNCATED.inc(result.truncated)
         metrics.BATCH_READINGS.observe(result.readings)
         metrics.COMMIT_SECONDS.observe(elapsed)
         metrics.LAST_COMMIT.set(time.time())

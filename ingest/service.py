@@ -15,6 +15,7 @@ from ingest.meters import MeterRegistry
 from ingest.mqtt_client import IngestClient
 from ingest.parse import Limits
 from ingest.pipeline import BatchPolicy, Pipeline
+from ingest.quarantine import QuarantineGate, QuarantinePolicy
 from ingest.writer import BatchWriter
 
 log = get_logger("ingest")
@@ -31,7 +32,7 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
         clients[0].ack(tokens)
 
     pipeline = Pipeline(
-        BatchWriter(settings.libpq_url),
+        BatchWriter(settings.libpq_url, QuarantineGate(QuarantinePolicy.from_settings(settings))),
         registry,
         settings.mqtt_topic_prefix,
         Limits(

@@ -9,7 +9,7 @@ a batch is either wholly committed or not at all, and acks follow the commit.
 
 from __future__ import annotations
 
-import hashlib
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from core.dirty_marks import MARK_ARRAYS_PSYCOPG
+from ingest import quarantine
 from ingest.parse import Parsed, Reading
+from ingest.quarantine import QuarantineGate, QuarantinePolicy
 
 STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
@@ -54,12 +56,6 @@ WITH c AS (
 SELECT count(*) FROM c
 """
 
-INSERT_QUARANTINE = """
-INSERT INTO quarantine (topic, site_id, meter_id, reason, detail, payload, payload_sha256)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (topic, payload_sha256, reason, detail) DO NOTHING
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -77,6 +73,9 @@ class BatchResult:
     duplicates: int = 0
     conflicts: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    # Of `quarantined`: rejections over the rate limit, counted in quarantine_drops only.
+    dropped: Counter[str] = field(default_factory=Counter)
+    truncated: int = 0  # payloads stored cut at the cap
 
     @property
     def readings(self) -> int:
@@ -107,9 +106,11 @@ def _rounds(messages: Sequence[Message]) -> list[list[tuple[Reading, str]]]:
 class BatchWriter:
     """Owns one database connection; `write` is called by the single writer thread."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, gate: QuarantineGate | None = None) -> None:
         self._conninfo = conninfo
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._gate = gate or QuarantineGate(QuarantinePolicy())
+        self._pruned_at = float("-inf")
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -126,7 +127,14 @@ class BatchWriter:
             self._conn = None
 
     def write(self, messages: Sequence[Message]) -> BatchResult:
-        conn = self._connection()
+        return self.write_on(self._connection(), messages)
+
+    def write_on(
+        self, conn: psycopg.Connection[tuple[object, ...]], messages: Sequence[Message]
+    ) -> BatchResult:
+        """Write in `conn`'s transaction: its own on the writer's connection, a
+        savepoint in a caller's open transaction (replay: ingest/replay.py, which
+        creates the STAGE table on its connection first)."""
         result = BatchResult()
         with conn.transaction(), conn.cursor() as cur:
             if not self._copy_all_new(cur, messages, result):
@@ -201,26 +209,20 @@ class BatchWriter:
         messages: Sequence[Message],
         result: BatchResult,
     ) -> None:
-        rows = []
-        for m in messages:
-            if not m.parsed.rejections:
-                continue
-            digest = hashlib.sha256(m.payload).digest()
-            for rej in m.parsed.rejections:
-                rows.append(
-                    (
-                        m.topic,
-                        m.parsed.site_id,
-                        rej.meter_id,
-                        rej.reason.value,
-                        rej.detail,
-                        m.payload,
-                        digest,
-                    )
-                )
-                result.quarantined[rej.reason.value] += 1
-        if rows:
-            cur.executemany(INSERT_QUARANTINE, rows)
+        outcome = self._gate.rows([(m.topic, m.payload, m.parsed) for m in messages])
+        quarantine.write(cur, outcome)
+        result.quarantined.update(outcome.quarantined)
+        result.dropped.update(outcome.dropped_by_reason)
+        result.truncated += outcome.truncated
+
+    def prune_if_due(self, every_s: float = 3600.0) -> tuple[int, int] | None:
+        """Apply the quarantine retention at most once per `every_s`; (rows, drop
+        counts) deleted, or None when it was not due."""
+        if time.monotonic() - self._pruned_at < every_s:
+            return None
+        self._pruned_at = time.monotonic()
+        policy = self._gate.policy
+        return quarantine.prune(self._connection(), datetime.now(UTC), policy.retention_days)
 
 
 def _mark_dirty(

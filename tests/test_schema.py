@@ -43,6 +43,7 @@ EXPECTED_TABLES = {
     "toe_factors",
     "production_allocations",
     "report_submissions",
+    "quarantine_drops",
 }
 
 

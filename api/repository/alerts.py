@@ -1,4 +1,5 @@
-"""SQL of the alerts list and acknowledgement (the alerts table is the evaluator's)."""
+"""SQL of the alerts list (the alerts table is the evaluator's; acknowledging is
+`alerts.state.acknowledge`, the one owner of alert state changes)."""
 
 from __future__ import annotations
 
@@ -45,23 +46,3 @@ def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
         {"id": alert_id},
     ).first()
     return None if row is None else dict(row._mapping)
-
-
-def acknowledge(conn: Connection, alert_id: int, by: str, note: str) -> bool:
-    """Firing -> acknowledged, with an event; False when it was not firing."""
-    changed = conn.execute(
-        text(
-            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(), "
-            "acknowledged_by = :by, updated_at = now() WHERE id = :id AND state = 'firing'"
-        ),
-        {"id": alert_id, "by": by},
-    ).rowcount
-    if changed:
-        conn.execute(
-            text(
-                "INSERT INTO alert_events (alert_id, state, detail) "
-                "VALUES (:id, 'acknowledged', :detail)"
-            ),
-            {"id": alert_id, "detail": f"by {by}" + (f": {note}" if note else "")},
-        )
-    return bool(changed)

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query
 
+from alerts import state as alert_state
 from api.auth import Role
 from api.deps import ERRORS, AppSettings, Caller, Conn, invalid, not_found, require_role
 from api.params import SiteQ
@@ -49,15 +50,14 @@ def acknowledge(
     alert_id: AlertId,
     body: Annotated[AckIn | None, Body()] = None,
 ) -> AlertOut:
-    """Firing -> acknowledged, recording who and an optional note; acknowledging an
-    acknowledged alert again changes nothing. A resolved alert answers 409."""
+    """Firing -> acknowledged, recording who and an optional note, notified like any
+    other change (MQTT, webhooks, Alertmanager); acknowledging an acknowledged alert
+    again changes nothing. A resolved alert answers 409."""
     alert = repo.get_alert(conn, alert_id)
     if alert is None or (caller.is_tenant and alert["enterprise"] != caller.enterprise_id):
         raise not_found(f"alert {alert_id}")
     require_role(caller, Role.admin)
     if alert["state"] == "resolved":
         raise HTTPException(409, f"alert {alert_id} is resolved")
-    if repo.acknowledge(conn, alert_id, caller.name, body.note if body else ""):
-        conn.commit()
-        alert = repo.get_alert(conn, alert_id) or alert
-    return AlertOut.model_validate(alert)
+    alert_state.acknowledge(conn, alert_id, caller.name, note=body.note if body else "")
+    return AlertOut.model_validate(repo.get_alert(conn, alert_id) or alert)

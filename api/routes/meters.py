@@ -79,7 +79,6 @@ def record_replacement(
     swap = Replacement(at.astimezone(UTC), body.old_final_value, body.new_start_value)
     if not engine_marks.record_replacement(conn, meter_id, swap, body.note):
         raise HTTPException(409, f"a replacement of {meter_id} at {at.isoformat()} exists")
-    conn.commit()
     return ReplacementOut(
         meter=meter_id,
         replaced_at=swap.at,

@@ -7,14 +7,14 @@ stored keep their meter); the gateway that may publish the topic is the one of t
 enterprise that declared it, which the ownership rule checks against the meter.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
