@@ -157,17 +157,16 @@ def submit(conn: Conn, caller: Caller, body: SubmitIn) -> SubmissionOut:
     scope = resolve(conn, caller, body.site, body.enterprise)
     require_role(caller, Role.admin, Role.tenant)
     try:
-        created = build.submit(
-            conn,
-            body.site,
-            body.year,
-            years=body.years,
-            enterprise=scope.enterprise_id,
-            by=caller.name,
-        )
-        conn.commit()
+        with conn.begin_nested():  # the request's one commit point is api/deps.py
+            created = build.submit(
+                conn,
+                body.site,
+                body.year,
+                years=body.years,
+                enterprise=scope.enterprise_id,
+                by=caller.name,
+            )
     except IntegrityError:  # another first submission of this chain won the race
-        conn.rollback()
         raise HTTPException(409, "another submission of this chain was just made; retry") from None
     row = report_repo.submission(conn, created["id"])
     assert row is not None
