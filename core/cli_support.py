@@ -30,10 +30,10 @@ def load_settings(*secrets: str, mqtt_user: str | None = None) -> Settings:
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
             name = "EMISSIONS_" + format_location(tuple(e["loc"])).upper()
-            err.print(f"[red]configuration error[/red] {name}: {e['msg']}")
+            err.print(f"[red]configuration error[/red] {name}: {e['msg']}", soft_wrap=True)
         raise typer.Exit(2) from None
     except SettingsError as exc:
-        err.print(f"[red]configuration error[/red] {exc}")
+        err.print(f"[red]configuration error[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
     return settings

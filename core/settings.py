@@ -36,8 +36,12 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.development
     state_dir: Path = Field(default_factory=default_state_dir)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = False
+    # How long a command waits at start for a store or broker that refuses
+    # connections or is starting up; a wrong password or a missing database fails
+    # at once (core/db.py, core/broker/login.py).
+    startup_wait_s: float = Field(default=60.0, ge=0)
 
     # Store: the project's own PostgreSQL + TimescaleDB instance.
     db_host: str = "127.0.0.1"
@@ -68,6 +72,8 @@ class Settings(BaseSettings):
     ingest_max_future_skew_s: int = Field(default=300, ge=0)
     ingest_meter_refresh_s: float = Field(default=30.0, gt=0)
     ingest_health_port: int = Field(default=9101, ge=0, le=65535)
+
+    engine_health_port: int = Field(default=9102, ge=0, le=65535)
 
     # Where component processes serve /healthz and /metrics.
     metrics_host: str = "127.0.0.1"
@@ -121,6 +127,11 @@ class Settings(BaseSettings):
         """Compose passes an optional secret that nobody set as "": treat it as unset,
         never as an empty key."""
         return None if value == "" else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("ingest_sites", mode="before")
     @classmethod
