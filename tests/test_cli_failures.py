@@ -49,14 +49,14 @@ STORE_COMMANDS = [
 ]
 
 
-def run(args: list[str], timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(EMISSIONS), *args],
         env={**os.environ, "EMISSIONS_STARTUP_WAIT_S": "2", **env},
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=90,
         check=False,
     )
 
