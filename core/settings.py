@@ -140,9 +140,27 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # A secret may instead name a file (compose and Kubernetes secrets mount them):
+    # EMISSIONS_DB_PASSWORD_FILE=/run/secrets/db_password. The variable wins.
+    db_password_file: Path | None = None
+    mqtt_password_file: Path | None = None
+    admin_api_key_file: Path | None = None
+    alerts_webhook_secret_file: Path | None = None
+
     @model_validator(mode="after")
     def _load_secret_files(self) -> Self:
-        """Fill unset secrets from the generated files in the state directory."""
+        """Fill unset secrets from their *_FILE, then from the generated files in the
+        state directory."""
+        for name in ("db_password", "mqtt_password", "admin_api_key", "alerts_webhook_secret"):
+            path: Path | None = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and path is not None:
+                try:
+                    value = path.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(
+                        f"EMISSIONS_{name.upper()}_FILE: cannot read {path}: {exc.strerror}"
+                    ) from None
+                setattr(self, name, SecretStr(value) if value else None)
         if self.db_password is None:
             self.db_password = _read_secret(secrets_dir(self.state_dir) / "db_password")
         if self.mqtt_password is None:
