@@ -136,3 +136,41 @@ def replace_meter(
     out.print(
         f"{meter}: replacement at {swap.at.isoformat()} recorded; the engine restates its hours"
     )
+
+
+@app.command("accept-interval")
+def accept_interval(
+    meter: Annotated[str, typer.Argument(help="Meter id of the implausible interval.")],
+    at: Annotated[
+        str, typer.Option(help="RFC 3339 end of the interval: its `implausible` event's time.")
+    ],
+    by: Annotated[str, typer.Option(help="Who accepts it (kept for audit).")],
+    note: Annotated[str, typer.Option(help="Why it is real consumption.")] = "",
+) -> None:
+    """Count an interval the plausibility guard kept out of the totals (the meter's
+    max_rate_per_h was exceeded, yet the consumption was real); the engine restates
+    its hours. For a swapped register record a replacement instead (replace-meter)."""
+    end = parse_time_option(at, "--at")
+    settings = load_settings("db_password")
+    engine = make_engine(settings)
+    wait_for_database(engine, settings.startup_wait_s)
+    with transaction(engine) as conn:
+        found = conn.execute(
+            text(
+                "SELECT 1 FROM data_quality_events "
+                "WHERE meter_id = :m AND ts = :t AND kind = 'implausible'"
+            ),
+            {"m": meter, "t": end},
+        ).first()
+        if found is None:
+            err.print(f"{meter}: no implausible interval ends at {end.isoformat()}")
+            raise typer.Exit(1)
+        conn.execute(
+            text(
+                "INSERT INTO accepted_intervals (meter_id, t1, accepted_by, note) "
+                "VALUES (:m, :t, :by, :note) ON CONFLICT DO NOTHING"
+            ),
+            {"m": meter, "t": end, "by": by, "note": note},
+        )
+        dirty_marks.mark_instant(conn, meter, end)
+    out.print(f"{meter}: interval ending {end.isoformat()} accepted; the engine restates it")
