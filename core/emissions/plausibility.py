@@ -9,11 +9,11 @@ data-quality event, its consumption is kept out of the totals and its hours are
 marked estimated, until an admin accepts it (then it counts as read) or records a
 replacement (then the interval is restated from the replacement's values).
 
-Pure functions over `core.emissions.counters` intervals. Where they plug in:
-`guard_intervals` right after `counter_intervals` in the engine's counter paths
-(engine/refresh.py, engine/append.py), given the meter's limit and the interval
-ends an admin accepted; the park file, the schema, the accept command and the
-alert rule that counts these events by detection time come with that hook.
+Pure functions over `core.emissions.counters` intervals: the engine applies
+`guard_intervals` right after `counter_intervals` (engine/refresh.py,
+engine/append.py) with the meter's `max_rate_per_h` and the interval ends in
+`accepted_intervals` (`emissions engine accept-interval`). `derived_max_rate` is
+for meters without a declared limit; the engine does not apply it yet.
 """
 
 from __future__ import annotations
