@@ -23,11 +23,12 @@ RUN python -m venv --without-pip /opt/venv
 
 WORKDIR /src
 
-# Runtime dependencies first, read from [project.dependencies] (never the `dev`
-# extra), in their own layer so that a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > /tmp/requirements.txt \
-    && pip --python /opt/venv/bin/python install --no-cache-dir -r /tmp/requirements.txt
+# Runtime dependencies first, exactly as locked (requirements.lock: pinned and
+# hash-checked; never the `dev` extra), in their own layer so that a code change
+# does not reinstall them. scripts/lock.sh regenerates the lock.
+COPY requirements.lock ./
+RUN pip --python /opt/venv/bin/python install --no-cache-dir --require-hashes --no-deps \
+        -r requirements.lock
 
 # The package itself (.dockerignore lets only the package sources, README.md,
 # config/ and alembic.ini through). --no-deps: everything it needs is above.

@@ -19,7 +19,8 @@ app = typer.Typer(help="Alert rules, alert state and notifications.", no_args_is
 @app.command("run")
 def run(
     health_port: Annotated[
-        int | None, typer.Option(help="Port of /healthz and /metrics (default 9103).")
+        int | None,
+        typer.Option(help="Port of /healthz and /metrics (default: EMISSIONS_ALERTS_HEALTH_PORT)."),
     ] = None,
 ) -> None:
     """Evaluate the rules every EMISSIONS_ALERTS_EVALUATION_INTERVAL_S and notify changes."""
@@ -31,13 +32,17 @@ def run(
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-alerts")
     notifier = Notifier(settings)
     engine = make_engine(settings)
-    wait_for_database(engine)
+    wait_for_database(engine, settings.startup_wait_s)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker = threading.Thread(target=service.run, args=(engine, notifier, stop), daemon=True)
-    port = settings.alerts_health_port if health_port is None else health_port
-    server = serve_health(settings.metrics_host, port, worker.is_alive)
+    port, setting = (
+        (settings.alerts_health_port, "EMISSIONS_ALERTS_HEALTH_PORT")
+        if health_port is None
+        else (health_port, "--health-port")
+    )
+    server = serve_health(settings.metrics_host, port, worker.is_alive, setting=setting)
     worker.start()
     worker.join()
     server.shutdown()
@@ -53,7 +58,7 @@ def evaluate_once(
 
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-alerts")
     engine = make_engine(settings)
-    wait_for_database(engine)
+    wait_for_database(engine, settings.startup_wait_s)
     result = evaluate(engine, datetime.now(UTC), repeat_s=settings.alerts_repeat_s)
     out.print(
         f"{result.checks} checks: {result.fired} fired, {result.resolved} resolved, "

@@ -173,12 +173,19 @@ def silent_checks(
     return checks
 
 
+# Engine events count by when they were detected, not by their reading time: a reset
+# in a backfill of last month is news now, and would never alert by reading time.
 _DQ_COUNTS = text("""
 SELECT
   (SELECT count(*) FROM data_quality_events e JOIN meters m ON m.id = e.meter_id
-    WHERE m.site_id = :site AND e.kind = 'glitch' AND e.ts > :start AND e.ts <= :now) AS glitches,
+    WHERE m.site_id = :site AND e.kind = 'glitch'
+      AND e.detected_at > :start AND e.detected_at <= :now) AS glitches,
   (SELECT count(*) FROM data_quality_events e JOIN meters m ON m.id = e.meter_id
-    WHERE m.site_id = :site AND e.kind = 'reset' AND e.ts > :start AND e.ts <= :now) AS resets,
+    WHERE m.site_id = :site AND e.kind = 'reset'
+      AND e.detected_at > :start AND e.detected_at <= :now) AS resets,
+  (SELECT count(*) FROM data_quality_events e JOIN meters m ON m.id = e.meter_id
+    WHERE m.site_id = :site AND e.kind = 'implausible'
+      AND e.detected_at > :start AND e.detected_at <= :now) AS implausible,
   (SELECT count(*) FROM reading_conflicts c JOIN meters m ON m.id = c.meter_id
     WHERE m.site_id = :site AND c.received_at > :start AND c.received_at <= :now) AS conflicts,
   (SELECT count(*) FROM quarantine
@@ -202,6 +209,12 @@ def data_quality_checks(
     metrics = (
         ("glitches", float(row.glitches), float(rule.max_glitches), "glitches"),
         ("resets", float(row.resets), float(rule.max_resets), "counter resets"),
+        (
+            "implausible",
+            float(row.implausible),
+            float(rule.max_implausible),
+            "intervals above their meter's max_rate_per_h, kept out of the totals",
+        ),
         ("conflicts", float(row.conflicts), float(rule.max_conflicts), "conflicting readings"),
         ("quarantine_rate", rate, rule.max_quarantine_pct, "% of messages quarantined"),
     )

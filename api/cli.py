@@ -22,7 +22,7 @@ def serve(
     """Serve the HTTP API with uvicorn (OpenAPI docs at /docs)."""
     settings = load_settings("db_password")
     engine = make_engine(settings)
-    wait_for_database(engine)
+    wait_for_database(engine, settings.startup_wait_s)
     engine.dispose()
     uvicorn.run(
         "api.main:app",

@@ -24,7 +24,7 @@ from datetime import datetime
 TTL_S = 600.0
 
 Key = tuple[str, str, datetime]  # (table, owner id, UTC day start)
-Fingerprint = tuple[int, int]  # (rows, sum of xmin)
+Fingerprint = tuple[int, int]  # (enterprises with totals that day, sum of their versions)
 
 
 class HourlyCache:

@@ -11,9 +11,33 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from core.emissions.coverage import Coverage
+
 
 class ErrorOut(BaseModel):
     detail: str = Field(description="What went wrong, in one sentence.")
+
+
+class CoverageOut(BaseModel):
+    """How much of the period the figures stand on, in meter-hours of complete hours."""
+
+    expected_meter_hours: int = Field(
+        description="Hours each counted (active, main) meter was commissioned for."
+    )
+    measured_share: float | None = Field(description="Meter-hours with readings on both sides.")
+    estimated_share: float | None = Field(description="Meter-hours interpolated over a gap.")
+    missing_share: float | None = Field(
+        description="Meter-hours with no data yet: not in the figures (null: nothing expected)."
+    )
+
+    @classmethod
+    def of(cls, c: Coverage) -> CoverageOut:
+        return cls(
+            expected_meter_hours=c.expected_meter_hours,
+            measured_share=c.measured_share,
+            estimated_share=c.estimated_share,
+            missing_share=c.missing_share,
+        )
 
 
 class KindFigure(BaseModel):
@@ -45,6 +69,7 @@ class PeriodTotal(BaseModel):
     by_scope: dict[str, float] = Field(description='CO2e per scope: keys "1", "2", "3".')
     estimated: bool
     hours: int = Field(description="Hours with attributed consumption.")
+    coverage: CoverageOut
 
 
 class TotalsOut(BaseModel):
@@ -62,15 +87,28 @@ class WindowOut(BaseModel):
     actual_tco2e: float
     budget_tco2e: float
     ratio: float | None = Field(description="actual / budget; null when the budget is 0.")
+    coverage: CoverageOut
 
 
 class ForecastOut(BaseModel):
     year: int
     ytd_actual_tco2e: float
-    run_rate_tco2e_per_day: float = Field(description="Trailing 30 days.")
-    forecast_tco2e: float
+    run_rate_tco2e_per_day: float = Field(
+        description="Trailing 30 days of complete hours, scaled from the covered meter-hours "
+        "to all expected ones (year to date when those 30 days have no data)."
+    )
+    forecast_tco2e: float = Field(
+        description="Year to date + the run rate over the year-to-date gaps and the rest "
+        "of the year."
+    )
+    gap_fill_tco2e: float = Field(
+        description="The part of the forecast that stands in for year-to-date meter-hours "
+        "with no data."
+    )
     target_tco2e: float
     ratio: float | None = Field(description="forecast / target; null when the target is 0.")
+    ytd_coverage: CoverageOut
+    run_rate_coverage: CoverageOut
 
 
 class RoadmapStatusOut(BaseModel):

@@ -16,8 +16,9 @@ HTTP, for:
 Latency is client-side, from sending the request to the last byte of the body,
 with the standard library's http.client over one keep-alive connection (httpx's
 pure-Python parsing alone adds 3-13 ms to a 5 MB body on this machine).
-It prints a table, writes bench/results/api-<UTC timestamp>.json (git-ignored) and
-prints that path. Goal: p99 <= 50 ms for the site-year.
+It prints a table and writes its summary (bench/summary.py: bench/summaries/api.md,
+quoted by the docs, and bench/results/api-<UTC time>.json). Goal: p99 <= 50 ms for
+the site-year; the exit status is 1 when it is missed.
 
     .venv/bin/python -m bench.api [--quick] [--requests N]
 """
@@ -54,6 +55,7 @@ from bench.ingest import (  # noqa: E402
     stop_process,
     wait_for_port,
 )
+from bench.summary import Summary  # noqa: E402
 from core.park.loader import load_park  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from engine.rollups import refresh_totals  # noqa: E402
@@ -152,7 +154,8 @@ def main() -> int:
         console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
         started = time.perf_counter()
         counts = load(settings)
-        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
+        load_s = time.perf_counter() - started
+        console.print(f"loaded {counts} in {load_s:.1f} s")
         port, key = free_port(), secrets.token_urlsafe(32)
         env = {
             **os.environ,
@@ -203,21 +206,18 @@ def main() -> int:
         f"site_year: {results['site_year']['hours']} hours; first (cold) request "
         f"{results['site_year']['first_request_ms']:.0f} ms; load average {os.getloadavg()[0]:.2f}"
     )
-    out = ROOT / "bench" / "results" / f"api-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "benchmark": "api",
-        "at": datetime.now(UTC).isoformat(),
-        "loaded": counts,
-        "results": results,
-        "goal": {"site_year_p99_ms": GOAL_P99_MS},
-        "met": results["site_year"]["p99_ms"] <= GOAL_P99_MS,
-        "environment": environment(Settings()),
-        "load_average": os.getloadavg(),
-    }
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
-    return 0
+    summary = Summary("api", quick=args.quick)
+    summary.figure("load: a year of meter-hours and the rollups", load_s, "s")
+    summary.figure("site_year first (cold) request", results["site_year"]["first_request_ms"], "ms")
+    for name, r in results.items():
+        summary.figure(f"{name} p50", r["p50_ms"], "ms")
+        if name == "site_year":
+            summary.goal(f"{name} p99", r["p99_ms"], "ms", at_most=GOAL_P99_MS)
+        else:
+            summary.figure(f"{name} p99", r["p99_ms"], "ms")
+    return summary.finish(
+        {"loaded": counts, "results": results, "environment": environment(Settings())}
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from datetime import datetime
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from core.logs import configure_logging
 from core.park.loader import format_location
@@ -29,14 +30,22 @@ def load_settings(*secrets: str, mqtt_user: str | None = None) -> Settings:
         settings.require_secrets(*secrets)
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
-            name = "EMISSIONS_" + format_location(tuple(e["loc"])).upper()
-            err.print(f"[red]configuration error[/red] {name}: {e['msg']}")
+            if e["loc"]:
+                name = "EMISSIONS_" + format_location(tuple(e["loc"])).upper()
+                message = f"{name}: {e['msg']}"
+            else:  # a check across fields names its variable itself
+                message = str(e["msg"]).removeprefix("Value error, ")
+            _config_error(message)
         raise typer.Exit(2) from None
     except SettingsError as exc:
-        err.print(f"[red]configuration error[/red] {exc}")
+        _config_error(str(exc))
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
     return settings
+
+
+def _config_error(message: str) -> None:
+    err.print(Text.assemble(("configuration error ", "red"), message), soft_wrap=True)
 
 
 def parse_time_option(value: str, name: str) -> datetime:

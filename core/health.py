@@ -6,15 +6,23 @@ orchestrator and Prometheus expect without pulling a web framework into them.
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from core.failures import ConfigurationFailure
 
-def serve_health(host: str, port: int, is_alive: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; port 0 picks a free port (see server_address)."""
+
+def serve_health(
+    host: str, port: int, is_alive: Callable[[], bool], *, setting: str = "--health-port"
+) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; port 0 picks a free port (see server_address).
+
+    `setting` names the variable or option that chose the port, for the one-line
+    error when another process holds it."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -37,6 +45,19 @@ def serve_health(host: str, port: int, is_alive: Callable[[], bool]) -> Threadin
         def log_message(self, format: str, *args: object) -> None:
             """Scrapes every few seconds would drown the structured logs."""
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationFailure(
+                f"health/metrics port {host}:{port} is already in use (another instance "
+                f"running?); stop it or choose another port with {setting}"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ConfigurationFailure(
+                f"cannot listen on {host}:{port}: no such local address; "
+                "check EMISSIONS_METRICS_HOST"
+            ) from None
+        raise
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server

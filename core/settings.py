@@ -38,8 +38,12 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.development
     state_dir: Path = Field(default_factory=default_state_dir)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = False
+    # How long a command waits at start for a store or broker that refuses
+    # connections or is starting up; a wrong password or a missing database fails
+    # at once (core/db.py, core/broker/login.py).
+    startup_wait_s: float = Field(default=60.0, ge=0)
 
     # Store: the project's own PostgreSQL + TimescaleDB instance.
     db_host: str = "127.0.0.1"
@@ -77,6 +81,8 @@ class Settings(BaseSettings):
     ingest_quarantine_burst: int = Field(default=1000, ge=1)
     ingest_quarantine_per_minute: float = Field(default=600.0, gt=0)
     ingest_quarantine_retention_days: int = Field(default=90, ge=1)
+
+    engine_health_port: int = Field(default=9102, ge=0, le=65535)
 
     # Where component processes serve /healthz and /metrics.
     metrics_host: str = "127.0.0.1"
@@ -149,6 +155,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{weakness} in production; {hint}")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("ingest_sites", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -156,9 +167,27 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # A secret may instead name a file (compose and Kubernetes secrets mount them):
+    # EMISSIONS_DB_PASSWORD_FILE=/run/secrets/db_password. The variable wins.
+    db_password_file: Path | None = None
+    mqtt_password_file: Path | None = None
+    admin_api_key_file: Path | None = None
+    alerts_webhook_secret_file: Path | None = None
+
     @model_validator(mode="after")
     def _load_secret_files(self) -> Self:
-        """Fill unset secrets from the generated files in the state directory."""
+        """Fill unset secrets from their *_FILE, then from the generated files in the
+        state directory."""
+        for name in ("db_password", "mqtt_password", "admin_api_key", "alerts_webhook_secret"):
+            path: Path | None = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and path is not None:
+                try:
+                    value = path.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(
+                        f"EMISSIONS_{name.upper()}_FILE: cannot read {path}: {exc.strerror}"
+                    ) from None
+                setattr(self, name, SecretStr(value) if value else None)
         if self.db_password is None:
             self.db_password = _read_secret(secrets_dir(self.state_dir) / "db_password")
         if self.mqtt_password is None:

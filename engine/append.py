@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from core.emissions.counters import counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
+from core.emissions.plausibility import guard_intervals
 from engine import repository as repo
 from engine.windows import END_OF_TIME, HOUR, REACH, anchor_before
 
@@ -76,6 +77,11 @@ def append_counter(
     inside = [r for r in replacements if r.at > anchor.ts]
     old_iv, _ = counter_intervals(old_readings, meter.rollover, meter.max_gap_s, inside)
     new_iv, events = counter_intervals(readings, meter.rollover, meter.max_gap_s, inside)
+    if meter.max_rate_per_h is not None:  # the plausibility guard, as in refresh.py
+        accepted = repo.accepted_ends(conn, meter.id)
+        old_iv, _ = guard_intervals(old_iv, meter.max_rate_per_h, accepted)
+        new_iv, implausible = guard_intervals(new_iv, meter.max_rate_per_h, accepted)
+        events = sorted([*events, *implausible], key=lambda e: e.ts)
     written = _apply(conn, meter, hourly_consumption(old_iv), hourly_consumption(new_iv), rows_for)
     if written is None:
         return None

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import text
 
 from core import dirty_marks
+from core.broker.login import check_login
 from core.cli_support import err, load_settings, out, parse_time_option
 from core.db import make_engine, transaction, wait_for_database
 from core.emissions.counters import Replacement
@@ -23,7 +24,10 @@ app = typer.Typer(help="Hourly consumption and CO2e from raw readings.", no_args
 
 @app.command("run")
 def run(
-    health_port: Annotated[int, typer.Option(help="Port of /healthz and /metrics.")] = 9102,
+    health_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /healthz and /metrics (default: EMISSIONS_ENGINE_HEALTH_PORT)."),
+    ] = None,
 ) -> None:
     """Recompute dirty meter-hours continuously and publish the live CO2e rate."""
     # Imported here, not at module level: `emissions` imports every component's
@@ -32,12 +36,25 @@ def run(
 
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-engine")
     engine = make_engine(settings)
-    wait_for_database(engine)
+    wait_for_database(engine, settings.startup_wait_s)
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    check_login(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.mqtt_username,
+        password,
+        timeout_s=settings.startup_wait_s,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker = threading.Thread(target=service.run, args=(engine, settings, stop), daemon=True)
-    server = serve_health(settings.metrics_host, health_port, worker.is_alive)
+    port, setting = (
+        (settings.engine_health_port, "EMISSIONS_ENGINE_HEALTH_PORT")
+        if health_port is None
+        else (health_port, "--health-port")
+    )
+    server = serve_health(settings.metrics_host, port, worker.is_alive, setting=setting)
     worker.start()
     worker.join()
     server.shutdown()
@@ -59,7 +76,7 @@ def rebuild(
         raise typer.BadParameter("--to must be after --from", param_hint="--to")
     settings = load_settings("db_password")
     engine = make_engine(settings)
-    wait_for_database(engine)
+    wait_for_database(engine, settings.startup_wait_s)
     with engine.begin() as conn:
         if conn.execute(text("SELECT 1 FROM sites WHERE id = :s"), {"s": site}).first() is None:
             err.print(f"unknown site {site!r}")
@@ -97,7 +114,7 @@ def replace_meter(
 ) -> None:
     """Record a meter replacement; the hours across it are restated by the engine.
 
-    Replacements are never guessed from the data (SPEC section 5): without this
+    Replacements are never guessed from the data: without this
     record a swap reads as a reset, and the old register's last stretch is lost.
     """
     swap = Replacement(
@@ -107,7 +124,7 @@ def replace_meter(
     )
     settings = load_settings("db_password")
     engine = make_engine(settings)
-    wait_for_database(engine)
+    wait_for_database(engine, settings.startup_wait_s)
     with transaction(engine) as conn:
         if conn.execute(text("SELECT 1 FROM meters WHERE id = :m"), {"m": meter}).first() is None:
             err.print(f"unknown meter {meter!r}")
@@ -119,3 +136,41 @@ def replace_meter(
     out.print(
         f"{meter}: replacement at {swap.at.isoformat()} recorded; the engine restates its hours"
     )
+
+
+@app.command("accept-interval")
+def accept_interval(
+    meter: Annotated[str, typer.Argument(help="Meter id of the implausible interval.")],
+    at: Annotated[
+        str, typer.Option(help="RFC 3339 end of the interval: its `implausible` event's time.")
+    ],
+    by: Annotated[str, typer.Option(help="Who accepts it (kept for audit).")],
+    note: Annotated[str, typer.Option(help="Why it is real consumption.")] = "",
+) -> None:
+    """Count an interval the plausibility guard kept out of the totals (the meter's
+    max_rate_per_h was exceeded, yet the consumption was real); the engine restates
+    its hours. For a swapped register record a replacement instead (replace-meter)."""
+    end = parse_time_option(at, "--at")
+    settings = load_settings("db_password")
+    engine = make_engine(settings)
+    wait_for_database(engine, settings.startup_wait_s)
+    with transaction(engine) as conn:
+        found = conn.execute(
+            text(
+                "SELECT 1 FROM data_quality_events "
+                "WHERE meter_id = :m AND ts = :t AND kind = 'implausible'"
+            ),
+            {"m": meter, "t": end},
+        ).first()
+        if found is None:
+            err.print(f"{meter}: no implausible interval ends at {end.isoformat()}")
+            raise typer.Exit(1)
+        conn.execute(
+            text(
+                "INSERT INTO accepted_intervals (meter_id, t1, accepted_by, note) "
+                "VALUES (:m, :t, :by, :note) ON CONFLICT DO NOTHING"
+            ),
+            {"m": meter, "t": end, "by": by, "note": note},
+        )
+        dirty_marks.mark_instant(conn, meter, end)
+    out.print(f"{meter}: interval ending {end.isoformat()} accepted; the engine restates it")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-METER_HOURS = Counter("emissions_engine_meter_hours_total", "Meter-hours recomputed and written.")
+METER_HOURS = Counter(
+    "emissions_engine_hour_rows_written_total", "Meter-hour rows recomputed and written."
+)
 REFRESH_SECONDS = Histogram(
     "emissions_engine_refresh_duration_seconds",
     "Time to recompute one meter's dirty hours (one transaction).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-DIRTY = Gauge("emissions_engine_dirty_meter_hours", "Meter-hours waiting to be recomputed.")
+# Not "..._meter_hours": promtool reads "hours" as a unit that should be seconds.
+DIRTY = Gauge("emissions_engine_dirty_marks", "Dirty meter-hour marks waiting to be recomputed.")
 LAST_PASS = Gauge(
     "emissions_engine_last_pass_timestamp_seconds",
     "Unix time the engine last finished a pass over the dirty marks.",

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from core.emissions.counters import Interval, QualityEvent, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import factor_at, hourly_consumption, scope_of
+from core.emissions.plausibility import guard_intervals
 from core.units import convert
 from engine import marks as queue
 from engine import repository as repo
@@ -78,6 +79,10 @@ def _counter(
     readings = repo.readings_between(conn, meter.id, window.start, stop)
     inside = [r for r in replacements if window.start < r.at <= stop]
     intervals, events = counter_intervals(readings, meter.rollover, meter.max_gap_s, inside)
+    if meter.max_rate_per_h is not None:
+        accepted = repo.accepted_ends(conn, meter.id)
+        intervals, implausible = guard_intervals(intervals, meter.max_rate_per_h, accepted)
+        events = sorted([*events, *implausible], key=lambda e: e.ts)
     return window, intervals, events
 
 

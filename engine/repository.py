@@ -26,6 +26,7 @@ class MeterSpec:
     rollover: float | None
     interval_s: int | None
     max_gap_s: int
+    max_rate_per_h: float | None
     factor_key: str
     factor_unit: str
     parent_id: str | None
@@ -88,7 +89,8 @@ def meter_spec(conn: Connection, meter_id: str) -> MeterSpec | None:
     row = conn.execute(
         text(
             "SELECT m.id, m.site_id, m.enterprise_id, m.kind, m.unit, m.reading, m.rollover, "
-            "m.interval_s, m.max_gap_s, m.factor_key, f.unit AS factor_unit, m.parent_id "
+            "m.interval_s, m.max_gap_s, m.max_rate_per_h, m.factor_key, f.unit AS factor_unit, "
+            "m.parent_id "
             "FROM meters m JOIN emission_factors f ON f.key = m.factor_key WHERE m.id = :m"
         ),
         {"m": meter_id},
@@ -210,27 +212,45 @@ def _insert_hours(conn: Connection, meter: MeterSpec, rows: Sequence[HourRow]) -
 def replace_events(
     conn: Connection, meter_id: str, t0: datetime, t1: datetime, events: Sequence[QualityEvent]
 ) -> None:
-    """Make the meter's data-quality events with t0 < ts <= t1 exactly `events`."""
-    conn.execute(
-        text(
-            "DELETE FROM data_quality_events WHERE meter_id = :m AND ts > :t0 AND ts <= :t1 "
-            "AND kind <> 'replacement'"
-        ),
-        {"m": meter_id, "t0": t0, "t1": t1},
-    )
+    """Make the meter's data-quality events with t0 < ts <= t1 exactly `events`. An
+    event found again keeps its `detected_at` (alert rules count by detection)."""
     rows = [
         {"m": meter_id, "ts": e.ts, "kind": e.kind, "detail": json.dumps(e.detail)}
         for e in events
         if t0 < e.ts <= t1 and e.kind != "replacement"
     ]
+    conn.execute(
+        text(
+            "DELETE FROM data_quality_events d WHERE meter_id = :m AND ts > :t0 AND ts <= :t1 "
+            "AND kind <> 'replacement' AND NOT EXISTS (SELECT 1 FROM unnest("
+            "CAST(:tss AS timestamptz[]), CAST(:kinds AS text[])) AS k(ts, kind) "
+            "WHERE k.ts = d.ts AND k.kind = d.kind)"
+        ),
+        {
+            "m": meter_id,
+            "t0": t0,
+            "t1": t1,
+            "tss": [r["ts"] for r in rows],
+            "kinds": [r["kind"] for r in rows],
+        },
+    )
     if rows:
         conn.execute(
             text(
                 "INSERT INTO data_quality_events (meter_id, ts, kind, detail) "
-                "VALUES (:m, :ts, :kind, CAST(:detail AS jsonb)) ON CONFLICT DO NOTHING"
+                "VALUES (:m, :ts, :kind, CAST(:detail AS jsonb)) "
+                "ON CONFLICT (meter_id, ts, kind) DO UPDATE SET detail = EXCLUDED.detail"
             ),
             rows,
         )
+
+
+def accepted_ends(conn: Connection, meter_id: str) -> set[datetime]:
+    """Ends of the meter's intervals an admin accepted despite the plausibility guard."""
+    rows = conn.execute(
+        text("SELECT t1 FROM accepted_intervals WHERE meter_id = :m"), {"m": meter_id}
+    )
+    return {r.t1 for r in rows}
 
 
 def live_rates(conn: Connection, now: datetime) -> list[tuple[str, str, float]]:

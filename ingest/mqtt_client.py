@@ -20,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.broker.login import login
 from core.broker.users import DEVICE_FILTERS
 from core.logs import get_logger
 from core.settings import Settings
@@ -84,13 +85,15 @@ class IngestClient:
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = self._settings.ingest_max_inflight
             kwargs = {"clean_start": False, "properties": props}
-        self.client.connect_async(
+        login(
+            self.client,
             self._settings.mqtt_host,
             self._settings.mqtt_port,
+            self._settings.mqtt_username,
+            timeout_s=self._settings.startup_wait_s,
             keepalive=self._settings.mqtt_keepalive_s,
             **kwargs,  # type: ignore[arg-type]
         )
-        self.client.loop_start()
 
     def stop(self) -> None:
         self.client.disconnect()

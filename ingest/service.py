@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 from core.db import make_engine, wait_for_database
+from core.failures import StartupFailure
 from core.health import serve_health
 from core.logs import get_logger
 from core.settings import Settings
@@ -23,7 +24,7 @@ log = get_logger("ingest")
 
 def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
     engine = make_engine(settings, pool_size=1)
-    wait_for_database(engine)
+    wait_for_database(engine, settings.startup_wait_s)
     registry = MeterRegistry(engine, settings.ingest_sites)
     registry.refresh()
     clients: list[IngestClient] = []
@@ -63,9 +64,19 @@ def run(settings: Settings) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = serve_health(settings.metrics_host, settings.ingest_health_port, pipeline.alive)
+    server = serve_health(
+        settings.metrics_host,
+        settings.ingest_health_port,
+        pipeline.alive,
+        setting="EMISSIONS_INGEST_HEALTH_PORT",
+    )
     pipeline.start()
-    client.start()
+    try:
+        client.start()
+    except StartupFailure:
+        pipeline.stop()
+        server.shutdown()
+        raise
     stop.wait()
     log.info("ingest_stopping")
     pipeline.stop()

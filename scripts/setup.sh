@@ -160,15 +160,23 @@ setup_venv() {
         python3 -m venv --clear "$VENV" || die "python3 -m venv $VENV failed (is python3-venv installed?)"
         rm -f "$marker"
     fi
-    want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+    want="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements-dev.lock" | sha256sum | cut -d' ' -f1)"
     if [[ -f "$marker" && "$(cat "$marker")" == "$want" && -x "$VENV/bin/emissions" ]]; then
         log "Python venv up to date"
         return 0
     fi
-    log "installing the project into the venv (pip install -e .[dev])"
-    if ! out="$("$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "${ROOT}[dev]" 2>&1)"; then
+    # Exactly the pinned, hash-checked versions (scripts/lock.sh writes the lock),
+    # then the project itself without resolving anything again.
+    log "installing the locked dependencies (requirements-dev.lock) and the project"
+    if ! out="$("$VENV/bin/python" -m pip install --disable-pip-version-check -q \
+        --require-hashes --no-deps -r "$ROOT/requirements-dev.lock" 2>&1)"; then
         printf '%s\n' "$out" | tail -n 30 >&2
-        die "pip install -e '${ROOT}[dev]' failed (see above)"
+        die "pip install -r requirements-dev.lock failed (see above)"
+    fi
+    if ! out="$("$VENV/bin/python" -m pip install --disable-pip-version-check -q \
+        --no-deps -e "$ROOT" 2>&1)"; then
+        printf '%s\n' "$out" | tail -n 30 >&2
+        die "pip install -e '$ROOT' failed (see above)"
     fi
     printf '%s\n' "$want" >"$marker"
 }

@@ -155,8 +155,8 @@ def test_data_quality_resets_and_quarantine_rate(db: Engine) -> None:
         for h in range(3):
             conn.execute(
                 text(
-                    "INSERT INTO data_quality_events (meter_id, ts, kind) "
-                    "VALUES ('ALR-M1', :ts, 'reset')"
+                    "INSERT INTO data_quality_events (meter_id, ts, kind, detected_at) "
+                    "VALUES ('ALR-M1', :ts, 'reset', :ts)"
                 ),
                 {"ts": T0 - timedelta(hours=h + 1)},
             )
@@ -175,6 +175,21 @@ def test_data_quality_resets_and_quarantine_rate(db: Engine) -> None:
     assert subjects == {f"{SITE}/resets", f"{SITE}/quarantine_rate"}
     evaluate(db, T0 + timedelta(days=2))  # the trailing day is clean again
     assert open_alerts(db, "data_quality") == []
+
+
+def test_data_quality_counts_events_by_when_they_were_detected(db: Engine) -> None:
+    """Three resets in a backfill of last month, found now: they alert now, not never."""
+    with db.begin() as conn:
+        for h in range(3):
+            conn.execute(
+                text(
+                    "INSERT INTO data_quality_events (meter_id, ts, kind, detected_at) "
+                    "VALUES ('ALR-M1', :ts, 'reset', :found)"
+                ),
+                {"ts": T0 - timedelta(days=30, hours=h), "found": T0 - timedelta(minutes=h + 1)},
+            )
+    evaluate(db, T0)
+    assert f"{SITE}/resets" in {a[2] for a in open_alerts(db, "data_quality")}
 
 
 def test_acknowledged_alert_stays_open_is_not_repeated_and_resolves(db: Engine) -> None:

@@ -214,6 +214,11 @@ def test_daily_and_monthly_totals(client: TestClient, api_env: ApiEnv) -> None:
     # Hai Phong days start at 17:00 UTC: the first local day holds hours 00-16 UTC.
     assert [d["period"] for d in daily["items"]] == ["2025-06-01", "2025-06-02"]
     assert daily["items"][0]["hours"] == 17 and daily["items"][1]["hours"] == 19
+    for d in daily["items"]:
+        c = d["coverage"]
+        assert c["expected_meter_hours"] == 39 * 24  # the main meters, all day long
+        assert math.isclose(c["measured_share"] + c["estimated_share"] + c["missing_share"], 1.0)
+        assert 0 < c["measured_share"] <= 1
     assert math.isclose(
         sum(d["co2e_kg"] for d in daily["items"]), sum(h["co2e_kg"] for h in hourly), rel_tol=1e-12
     )
@@ -235,6 +240,9 @@ def test_daily_and_monthly_totals(client: TestClient, api_env: ApiEnv) -> None:
     assert bad.status_code == 422
 
 
+COVERAGE_FIELDS = {"expected_meter_hours", "measured_share", "estimated_share", "missing_share"}
+
+
 def test_roadmap_status_and_trajectory(client: TestClient, api_env: ApiEnv) -> None:
     status = get(client, api_env, "/v1/roadmap/status?site=NCK").json()
     assert set(status) == {
@@ -250,14 +258,21 @@ def test_roadmap_status_and_trajectory(client: TestClient, api_env: ApiEnv) -> N
         w = status[window]
         assert w["start"].endswith("Z") and w["end"] == status["now"]
         assert w["budget_tco2e"] >= 0 and w["actual_tco2e"] >= 0
+        assert set(w["coverage"]) == COVERAGE_FIELDS
     assert set(status["forecast"]) == {
         "year",
         "ytd_actual_tco2e",
         "run_rate_tco2e_per_day",
         "forecast_tco2e",
+        "gap_fill_tco2e",
         "target_tco2e",
         "ratio",
+        "ytd_coverage",
+        "run_rate_coverage",
     }
+    # The fixture's data is from 2025: this year's windows are all missing, and say so.
+    ytd = status["year_to_date"]["coverage"]
+    assert ytd["expected_meter_hours"] > 0 and ytd["missing_share"] == 1.0
     trajectory = get(client, api_env, "/v1/roadmap/trajectory?site=NCK").json()
     points = {p["year"]: p for p in trajectory["points"]}
     assert points[2020]["target_tco2e"] == 45000.0 and points[2030]["target_tco2e"] == 0.0

@@ -32,8 +32,11 @@ def db(park_db: tuple[Settings, Engine]) -> Iterator[Connection]:
         yield conn
 
 
-def _put(conn: Connection, site: str, enterprise: str, hour: datetime, kg: float) -> None:
-    """One electricity total of `kg` for the enterprise and the site at `hour`."""
+def _put(
+    conn: Connection, site: str, enterprise: str, hour: datetime, kg: float, meter_hours: int = 1
+) -> None:
+    """One electricity total of `kg` for the enterprise and the site at `hour`, standing
+    on `meter_hours` measured meter-hours."""
     for table, key, value in (
         ("enterprise_hourly", "enterprise_id, site_id", f"'{enterprise}', '{site}'"),
         ("site_hourly", "site_id", f"'{site}'"),
@@ -42,9 +45,9 @@ def _put(conn: Connection, site: str, enterprise: str, hour: datetime, kg: float
             text(
                 f"INSERT INTO {table} ({key}, hour, kind, scope, unit, consumption, co2e_kg, "
                 f"avoided_co2e_kg, meter_hours, estimated_meter_hours) VALUES ({value}, :h, "
-                "'electricity', 2, 'kWh', :kg, :kg, 0, 1, 0) ON CONFLICT DO NOTHING"
+                "'electricity', 2, 'kWh', :kg, :kg, 0, :mh, 0) ON CONFLICT DO NOTHING"
             ),
-            {"h": hour, "kg": kg},
+            {"h": hour, "kg": kg, "mh": meter_hours},
         )
 
 
@@ -93,11 +96,12 @@ def test_roadmap_status_windows_and_forecast(db: Connection) -> None:
     roadmap = site_roadmap(db, "NCK")
     assert roadmap is not None
     now = datetime(2026, 3, 10, 20, 30, tzinfo=UTC)  # 2026-03-11 03:30 in Hai Phong
-    # One tonne per hour for the 40 days up to now.
+    # One tonne per hour for the 40 days up to now, every main meter measured.
+    meters = _main_meters(db, "NCK")
     first = datetime(2026, 1, 30, 0, tzinfo=UTC)
     hour = first
     while hour < now:
-        _put(db, "NCK", "NCK-WWTP", hour, 1000.0)
+        _put(db, "NCK", "NCK-WWTP", hour, 1000.0, meters)
         hour += HOUR
     status = roadmap_status(db, roadmap, now)
     assert status.today.start == datetime(2026, 3, 10, 17, tzinfo=UTC)
@@ -116,9 +120,30 @@ def test_roadmap_status_windows_and_forecast(db: Connection) -> None:
     assert forecast.year == 2026
     assert forecast.target_tco2e == target
     assert math.isclose(forecast.run_rate_tco2e_per_day, 24.0)
+    assert forecast.run_rate_coverage.missing_share == 0.0
+    # Local Jan 1 to Jan 30 00:00 UTC has no data: filled at the run rate, not zero.
+    gap_days = (first - status.year_to_date.start).total_seconds() / 86400
+    assert math.isclose(forecast.gap_fill_tco2e, 24.0 * gap_days)
+    ytd = forecast.ytd_coverage
+    assert ytd.expected_meter_hours == meters * ((now - status.year_to_date.start) // HOUR)
+    assert ytd.missing_share is not None
+    assert math.isclose(
+        ytd.missing_share, gap_days * 24 / ((now - status.year_to_date.start) // HOUR)
+    )
     remaining_days = (datetime(2026, 12, 31, 17, tzinfo=UTC) - now).total_seconds() / 86400
-    assert math.isclose(forecast.forecast_tco2e, forecast.ytd_actual_tco2e + 24.0 * remaining_days)
+    assert math.isclose(
+        forecast.forecast_tco2e, forecast.ytd_actual_tco2e + 24.0 * (gap_days + remaining_days)
+    )
     assert forecast == year_end_forecast(db, roadmap, now)
+
+
+def _main_meters(conn: Connection, site: str) -> int:
+    return int(
+        conn.execute(
+            text("SELECT count(*) FROM meters WHERE site_id = :s AND active AND parent_id IS NULL"),
+            {"s": site},
+        ).scalar_one()
+    )
 
 
 def test_net_zero_years_have_no_ratio(db: Connection) -> None:

@@ -6,6 +6,8 @@ components (ingest, engine, alerts, API): an application prefix, base units
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -80,3 +82,19 @@ def test_metric_names_follow_the_naming_guide(scraped: dict[str, str], test_park
     }
     assert {n for n in violations if n not in PENDING_RENAMES} == set(), violations
     assert set(violations) == PENDING_RENAMES & seen, "a pending rename is done: drop it here"
+
+
+def test_promtool_check_metrics_accepts_every_component(scraped: dict[str, str]) -> None:
+    """The linter an SRE pipes `curl :9102/metrics` into; its verdict, not ours."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: scripts/setup.sh installs the prometheus package"
+    for component, body in scraped.items():
+        result = subprocess.run(
+            [promtool, "check", "metrics"],
+            input=body,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        assert result.returncode == 0, f"{component}: {result.stdout}{result.stderr}"

@@ -162,3 +162,16 @@ def test_expressions_select_the_owning_job(source: str) -> None:
         for name, component, selector in SELECTOR.findall(expr):
             job = OWNER[component]
             assert f'job="{job}"' in selector, f'{where}: {name} without job="{job}"'
+
+
+def test_every_alert_links_an_existing_runbook_section() -> None:
+    headings = {
+        line.removeprefix("## ").strip().lower()
+        for line in (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("## ")
+    }
+    for rule in alert_rules():
+        url = rule["annotations"].get("runbook_url", "")
+        path, _, anchor = url.partition("#")
+        assert path == "docs/runbooks.md", rule["alert"]
+        assert anchor == rule["alert"].lower() and anchor in headings, rule["alert"]

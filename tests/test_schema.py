@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "quarantine",
     "reading_conflicts",
     "data_quality_events",
+    "accepted_intervals",
     "hourly_emissions",
     "alerts",
     "alert_events",
@@ -59,7 +60,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
         migrate.upgrade(eng)
         with eng.connect() as conn:
             assert _tables(conn) == EXPECTED_TABLES
-        assert migrate.current_revision(eng) == "0012"
+        assert migrate.current_revision(eng) == "0013"
         migrate.downgrade(eng, "base")
         with eng.connect() as conn:
             assert _tables(conn) == set()
@@ -69,7 +70,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
             assert hypertables == 0
         assert migrate.current_revision(eng) is None
         migrate.upgrade(eng)
-        assert migrate.current_revision(eng) == "0012"
+        assert migrate.current_revision(eng) == "0013"
     finally:
         eng.dispose()
 

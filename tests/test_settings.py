@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
 from core.paths import mqtt_password_file
 from core.settings import Environment, Settings, SettingsError
@@ -66,3 +67,18 @@ def test_cli_reports_bad_settings_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "EMISSIONS_DB_PASSWORD" in result.stderr
+
+
+def test_a_secret_can_come_from_a_file(tmp_path: Path) -> None:
+    """compose mounts secrets as files; the variable itself, when set, wins."""
+    secret = tmp_path / "db_password"
+    secret.write_text("from-the-file\n", encoding="utf-8")
+    assert Settings(db_password_file=secret).db_password == SecretStr("from-the-file")
+    assert Settings(db_password="direct", db_password_file=secret).db_password == SecretStr(
+        "direct"
+    )
+    (tmp_path / "empty").write_text("", encoding="utf-8")
+    webhook = Settings(alerts_webhook_secret_file=tmp_path / "empty")
+    assert webhook.alerts_webhook_secret is None
+    with pytest.raises(ValidationError, match="EMISSIONS_ADMIN_API_KEY_FILE: cannot read"):
+        Settings(admin_api_key_file=tmp_path / "missing")

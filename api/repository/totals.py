@@ -20,7 +20,8 @@ def _table(scope: Scope) -> tuple[str, str]:
 def period_totals(
     conn: Connection, scope: Scope, period: str, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
-    """Per local day or month of [start, end): CO2e, avoided, per scope, estimated."""
+    """Per local day or month of [start, end): CO2e, avoided, per scope, estimated,
+    and the meter-hours measured and estimated (coverage)."""
     table, owner = _table(scope)
     unit = "day" if period == "day" else "month"
     rows = conn.execute(
@@ -30,7 +31,9 @@ def period_totals(
             "coalesce(sum(co2e_kg) FILTER (WHERE scope = 1), 0) AS s1, "
             "coalesce(sum(co2e_kg) FILTER (WHERE scope = 2), 0) AS s2, "
             "coalesce(sum(co2e_kg) FILTER (WHERE scope = 3), 0) AS s3, "
-            "bool_or(estimated_meter_hours > 0) AS estimated, count(DISTINCT hour) AS hours "
+            "bool_or(estimated_meter_hours > 0) AS estimated, count(DISTINCT hour) AS hours, "
+            "sum(meter_hours - estimated_meter_hours) AS measured_meter_hours, "
+            "sum(estimated_meter_hours) AS estimated_meter_hours "
             f"FROM {table} WHERE {owner} AND hour >= :a AND hour < :b GROUP BY 1 ORDER BY 1"
         ),
         {

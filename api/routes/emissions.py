@@ -11,9 +11,11 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import ERRORS, AppSettings, Caller, Conn
 from api.params import End, EnterpriseQ, MeterQ, SiteQ, Start, local_range, utc_range
 from api.repository import hourly as hourly_repo
+from api.repository import inventory as inventory_repo
 from api.repository import totals as totals_repo
-from api.schemas import HourlyOut, PeriodTotal, TotalsOut
+from api.schemas import CoverageOut, HourlyOut, PeriodTotal, TotalsOut
 from api.scope import resolve
+from core.emissions.coverage import Coverage, expected_meter_hours, hour_floor
 
 router = APIRouter(prefix="/v1/emissions", tags=["emissions"], responses=ERRORS)
 
@@ -74,10 +76,18 @@ def _totals(
 ) -> TotalsOut:
     scope = resolve(conn, caller, site, enterprise)
     a, b = local_range(start, end, scope.timezone, max_days)
+    commissioned = [m.commissioned_at for m in inventory_repo.meters_in_totals(conn, scope)]
+    complete = hour_floor(datetime.now(UTC))
     items = []
     for row in totals_repo.period_totals(conn, scope, period, a, b):
         local = row["start"].astimezone(ZoneInfo(scope.timezone))
         nxt = _next_period(local, period)
+        lo, hi = max(row["start"], a), min(nxt, b)
+        covered = Coverage(
+            expected_meter_hours=expected_meter_hours(commissioned, lo, min(hi, complete)),
+            measured_meter_hours=int(row["measured_meter_hours"]),
+            estimated_meter_hours=int(row["estimated_meter_hours"]),
+        )
         items.append(
             PeriodTotal(
                 period=local.strftime("%Y-%m-%d" if period == "day" else "%Y-%m"),
@@ -88,6 +98,7 @@ def _totals(
                 by_scope={"1": row["s1"], "2": row["s2"], "3": row["s3"]},
                 estimated=row["estimated"],
                 hours=row["hours"],
+                coverage=CoverageOut.of(covered),
             )
         )
     return TotalsOut(

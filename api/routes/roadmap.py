@@ -15,7 +15,14 @@ from api.auth import Role
 from api.deps import ERRORS, Caller, Conn, not_found, require_role
 from api.params import SiteQ
 from api.repository.totals import yearly_actuals
-from api.schemas import ForecastOut, RoadmapStatusOut, TrajectoryOut, TrajectoryPoint, WindowOut
+from api.schemas import (
+    CoverageOut,
+    ForecastOut,
+    RoadmapStatusOut,
+    TrajectoryOut,
+    TrajectoryPoint,
+    WindowOut,
+)
 from api.scope import resolve
 from core.reporting import SiteRoadmap, WindowStatus, roadmap_status, site_roadmap, trajectory
 
@@ -39,6 +46,7 @@ def _window(w: WindowStatus) -> WindowOut:
         actual_tco2e=w.actual_tco2e,
         budget_tco2e=w.budget_tco2e,
         ratio=w.ratio,
+        coverage=CoverageOut.of(w.coverage),
     )
 
 
@@ -46,8 +54,10 @@ def _window(w: WindowStatus) -> WindowOut:
 def status(conn: Conn, caller: Caller, site: SiteQ) -> RoadmapStatusOut:
     """Today, month to date and year to date (calendar boundaries in the site's time
     zone, up to now) against the roadmap's budget, and the year-end forecast:
-    year-to-date actual plus the trailing 30 days' run rate for the rest of the
-    year, against the year's target. Ratios are null when the budget is 0."""
+    year-to-date actual plus the trailing 30 days' covered run rate over the
+    year-to-date gaps and the rest of the year, against the year's target. Each
+    carries its coverage: the shares of meter-hours measured, estimated and
+    missing. Ratios are null when the budget is 0."""
     roadmap = _roadmap(conn, caller, site)
     s = roadmap_status(conn, roadmap, datetime.now(UTC))
     f = s.forecast
@@ -63,8 +73,11 @@ def status(conn: Conn, caller: Caller, site: SiteQ) -> RoadmapStatusOut:
             ytd_actual_tco2e=f.ytd_actual_tco2e,
             run_rate_tco2e_per_day=f.run_rate_tco2e_per_day,
             forecast_tco2e=f.forecast_tco2e,
+            gap_fill_tco2e=f.gap_fill_tco2e,
             target_tco2e=f.target_tco2e,
             ratio=f.ratio,
+            ytd_coverage=CoverageOut.of(f.ytd_coverage),
+            run_rate_coverage=CoverageOut.of(f.run_rate_coverage),
         ),
     )
 

@@ -25,7 +25,7 @@ from typing import Literal
 
 from core.emissions.hours import as_utc
 
-QualityKind = Literal["glitch", "reset", "wrap", "long_gap", "replacement"]
+QualityKind = Literal["glitch", "reset", "wrap", "long_gap", "replacement", "implausible"]
 
 
 @dataclass(frozen=True, slots=True)

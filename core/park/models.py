@@ -103,6 +103,10 @@ class Meter(_Strict):
     rollover: Annotated[FiniteFloat, Field(gt=0)] | None = None
     interval_s: Annotated[int, Field(gt=0, le=86_400)] | None = None
     max_gap_s: Annotated[int, Field(gt=0)] = 3600
+    # The most this meter can use in an hour, in its unit (a counter's plausibility
+    # guard, core/emissions/plausibility.py): more is a data-quality event, kept out
+    # of the totals until an admin accepts it. None: no guard.
+    max_rate_per_h: Annotated[FiniteFloat, Field(gt=0)] | None = None
     commissioned_at: Timestamp
     factor: ObjectId | None = None
     # A sub-meter measures part of its parent's consumption: it shows where energy
@@ -177,6 +181,8 @@ class DataQualityRule(_Strict):
     window_s: Annotated[int, Field(ge=3600, le=31 * 86_400)] = 86_400
     max_glitches: Annotated[int, Field(ge=0)] = 10
     max_resets: Annotated[int, Field(ge=0)] = 2
+    # Intervals kept out by a meter's max_rate_per_h: any one is worth a look.
+    max_implausible: Annotated[int, Field(ge=0)] = 0
     max_conflicts: Annotated[int, Field(ge=0)] = 10
     max_quarantine_pct: Annotated[FiniteFloat, Field(ge=0, le=100)] = 5.0
 

@@ -150,6 +150,7 @@ def apply_park(conn: Connection, park: Park) -> ApplySummary:
                         "rollover": meter.rollover,
                         "interval_s": meter.interval_s,
                         "max_gap_s": meter.max_gap_s,
+                        "max_rate_per_h": meter.max_rate_per_h,
                         "factor_key": park.factor_key_for(meter),
                         "commissioned_at": meter.commissioned_at,
                         "parent_id": meter.parent,
@@ -284,7 +285,8 @@ def read_park(conn: Connection) -> dict[str, Any]:
         for ent in site["enterprises"]:
             ent["meters"] = rows(
                 "SELECT id, kind, unit, reading, rollover, interval_s, max_gap_s, "
-                "commissioned_at, factor_key AS factor, parent_id AS parent, description "
+                "max_rate_per_h, commissioned_at, factor_key AS factor, parent_id AS parent, "
+                "description "
                 "FROM meters WHERE enterprise_id = :e AND active ORDER BY id",
                 e=ent["id"],
             )

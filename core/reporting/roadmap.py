@@ -7,6 +7,11 @@ window boundaries. An hour belongs to a window when its start lies in [start, en
 so "today so far" includes the current, still growing hour. Budgets of partial
 windows are pro rata to time. Net-zero years have a budget of 0: ratios are then
 None, never a division by zero.
+
+Every window and the forecast carry their coverage (core.emissions.coverage): the
+share of the window's complete meter-hours measured, estimated and missing. The
+forecast projects the covered run rate over the year-to-date gaps and the rest of
+the year, so missing months are not read as months without emissions.
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from core.emissions.coverage import (
+    Coverage,
+    covered_rate_per_day,
+    expected_meter_hours,
+    hour_floor,
+    year_end_projection,
+)
 from core.emissions.hours import as_utc
 from core.emissions.roadmap import annual_target_tco2e, window_budget_tco2e, year_start
 
@@ -52,6 +64,7 @@ class WindowStatus:
     end: datetime
     actual_tco2e: float
     budget_tco2e: float
+    coverage: Coverage
 
     @property
     def ratio(self) -> float | None:
@@ -66,6 +79,10 @@ class Forecast:
     run_rate_tco2e_per_day: float
     forecast_tco2e: float
     target_tco2e: float
+    ytd_coverage: Coverage
+    run_rate_coverage: Coverage
+    # The part of forecast_tco2e that fills year-to-date meter-hours with no data.
+    gap_fill_tco2e: float
 
     @property
     def ratio(self) -> float | None:
@@ -133,6 +150,45 @@ def actual_tco2e(
     return float(conn.execute(statement, params).scalar_one()) / 1000.0
 
 
+_SITE_COVERED = text(
+    "SELECT coalesce(sum(meter_hours - estimated_meter_hours), 0), "
+    "coalesce(sum(estimated_meter_hours), 0) FROM site_hourly "
+    "WHERE site_id = :s AND hour >= :a AND hour < :b"
+)
+_ENTERPRISE_COVERED = text(
+    "SELECT coalesce(sum(meter_hours - estimated_meter_hours), 0), "
+    "coalesce(sum(estimated_meter_hours), 0) FROM enterprise_hourly "
+    "WHERE enterprise_id = :e AND site_id = :s AND hour >= :a AND hour < :b"
+)
+# What the totals count: active main meters (sub-meters measure part of a parent).
+_COMMISSIONED = text(
+    "SELECT commissioned_at FROM meters WHERE site_id = :s AND active AND parent_id IS NULL "
+    "AND (CAST(:e AS text) IS NULL OR enterprise_id = :e)"
+)
+
+
+def coverage(
+    conn: Connection,
+    site_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    enterprise_id: str | None = None,
+) -> Coverage:
+    """Meter-hours of the complete UTC hours in [start, end): the hour still running
+    at `end` is left out, since its data is still arriving."""
+    stop = hour_floor(end)
+    params = {"s": site_id, "e": enterprise_id, "a": as_utc(start), "b": stop}
+    statement = _SITE_COVERED if enterprise_id is None else _ENTERPRISE_COVERED
+    measured, estimated = conn.execute(statement, params).one()
+    commissioned = conn.execute(_COMMISSIONED, params).scalars()
+    return Coverage(
+        expected_meter_hours=expected_meter_hours(commissioned, start, stop),
+        measured_meter_hours=int(measured),
+        estimated_meter_hours=int(estimated),
+    )
+
+
 def budget_tco2e(roadmap: SiteRoadmap, start: datetime, end: datetime) -> float:
     """Budget of [start, end) with calendar years in the site's time zone."""
     return window_budget_tco2e(
@@ -160,6 +216,7 @@ def window_status(
         end=as_utc(end),
         actual_tco2e=actual_tco2e(conn, roadmap.site_id, start, end, enterprise_id=enterprise_id),
         budget_tco2e=budget_tco2e(roadmap, start, end),
+        coverage=coverage(conn, roadmap.site_id, start, end, enterprise_id=enterprise_id),
     )
 
 
@@ -172,21 +229,35 @@ def _local_starts(roadmap: SiteRoadmap, now: datetime) -> tuple[datetime, dateti
 
 
 def year_end_forecast(conn: Connection, roadmap: SiteRoadmap, now: datetime) -> Forecast:
-    """Year-to-date actual plus the trailing 30 days' run rate for the rest of the
-    site's calendar year, against that year's target."""
+    """Year-to-date actual, plus the covered run rate of the trailing 30 days (of the
+    year to date, when those 30 days have no data) over the year-to-date gaps and
+    the rest of the site's calendar year, against that year's target."""
     now = as_utc(now)
     year = now.astimezone(roadmap.tz).year
     begins, ends = year_start(year, roadmap.tz), year_start(year + 1, roadmap.tz)
     ytd = actual_tco2e(conn, roadmap.site_id, begins, now)
-    recent = actual_tco2e(conn, roadmap.site_id, now - RUN_RATE_WINDOW, now)
-    run_rate = recent / (RUN_RATE_WINDOW.total_seconds() / _DAY_S)
+    ytd_coverage = coverage(conn, roadmap.site_id, begins, now)
+    # The last 30 days of complete hours: the running hour is still arriving.
+    recent_end = hour_floor(now)
+    recent_start = recent_end - RUN_RATE_WINDOW
+    recent = actual_tco2e(conn, roadmap.site_id, recent_start, recent_end)
+    recent_coverage = coverage(conn, roadmap.site_id, recent_start, recent_end)
+    complete_days = RUN_RATE_WINDOW.total_seconds() / _DAY_S
+    ytd_days = max((hour_floor(now) - begins).total_seconds(), 0.0) / _DAY_S
+    run_rate = covered_rate_per_day(recent, complete_days, recent_coverage)
+    if run_rate is None:
+        run_rate = covered_rate_per_day(ytd, ytd_days, ytd_coverage) or 0.0
     remaining_days = max((ends - now).total_seconds(), 0.0) / _DAY_S
+    forecast, filled = year_end_projection(ytd, ytd_days, ytd_coverage, run_rate, remaining_days)
     return Forecast(
         year=year,
         ytd_actual_tco2e=ytd,
         run_rate_tco2e_per_day=run_rate,
-        forecast_tco2e=ytd + run_rate * remaining_days,
+        forecast_tco2e=forecast,
         target_tco2e=roadmap.target_tco2e(year),
+        ytd_coverage=ytd_coverage,
+        run_rate_coverage=recent_coverage,
+        gap_fill_tco2e=filled,
     )
 
 

@@ -13,6 +13,17 @@
 # extension is created here because creating it needs a superuser.
 set -Eeuo pipefail
 
+# compose hands the passwords over as secret files (VAR_FILE=/run/secrets/...).
+read_file_var() {
+    local var="$1" file_var="${1}_FILE"
+    if [[ -n "${!file_var:-}" ]]; then
+        [[ -r "${!file_var}" ]] || { echo "$file_var: cannot read ${!file_var}" >&2; exit 1; }
+        printf -v "$var" '%s' "$(<"${!file_var}")"
+    fi
+}
+read_file_var EMISSIONS_DB_PASSWORD
+read_file_var EMISSIONS_GRAFANA_DB_PASSWORD
+
 : "${EMISSIONS_DB_NAME:?EMISSIONS_DB_NAME is not set}"
 : "${EMISSIONS_DB_USER:?EMISSIONS_DB_USER is not set}"
 : "${EMISSIONS_DB_PASSWORD:?EMISSIONS_DB_PASSWORD is not set}"
