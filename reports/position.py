@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.park.models import PRODUCTION_KINDS
 from core.units import CANONICAL_UNITS
-from reports.inventory import PRODUCTION_KINDS, toe_of
+from reports.inventory import toe_of
 from reports.model import ToeUsed
 
 TOE_THRESHOLD = 1000.0

@@ -19,7 +19,7 @@ READABLE = {
     "emission_factor_values", "roadmaps", "roadmap_milestones", "readings",
     "reading_conflicts", "data_quality_events", "hourly_emissions", "enterprise_hourly",
     "site_hourly", "alerts", "alert_events", "dirty_meter_hours", "meter_engine_state",
-    "alert_conditions", "alert_outbox",
+    "alert_conditions", "alert_outbox", "quarantine_drops",
 }  # fmt: skip
 COLUMNS_ONLY = {"quarantine", "alert_deliveries"}
 

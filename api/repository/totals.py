@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from api.scope import Scope
+from core.park.models import PRODUCTION_KINDS
 
 
 def _table(scope: Scope) -> tuple[str, str]:
@@ -32,8 +33,10 @@ def period_totals(
             "coalesce(sum(co2e_kg) FILTER (WHERE scope = 2), 0) AS s2, "
             "coalesce(sum(co2e_kg) FILTER (WHERE scope = 3), 0) AS s3, "
             "bool_or(estimated_meter_hours > 0) AS estimated, count(DISTINCT hour) AS hours, "
-            "sum(meter_hours - estimated_meter_hours) AS measured_meter_hours, "
-            "sum(estimated_meter_hours) AS estimated_meter_hours "
+            "coalesce(sum(meter_hours - estimated_meter_hours) "
+            "FILTER (WHERE kind <> ALL(:output_kinds)), 0) AS measured_meter_hours, "
+            "coalesce(sum(estimated_meter_hours) "
+            "FILTER (WHERE kind <> ALL(:output_kinds)), 0) AS estimated_meter_hours "
             f"FROM {table} WHERE {owner} AND hour >= :a AND hour < :b GROUP BY 1 ORDER BY 1"
         ),
         {
@@ -42,6 +45,7 @@ def period_totals(
             "id": scope.enterprise_id or scope.site_id,
             "a": start,
             "b": end,
+            "output_kinds": sorted(PRODUCTION_KINDS),
         },
     )
     return [dict(r._mapping) for r in rows]

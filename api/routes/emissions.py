@@ -16,6 +16,7 @@ from api.repository import totals as totals_repo
 from api.schemas import CoverageOut, HourlyOut, PeriodTotal, TotalsOut
 from api.scope import resolve
 from core.emissions.coverage import Coverage, expected_meter_hours, hour_floor
+from core.park.models import PRODUCTION_KINDS
 
 router = APIRouter(prefix="/v1/emissions", tags=["emissions"], responses=ERRORS)
 
@@ -76,7 +77,11 @@ def _totals(
 ) -> TotalsOut:
     scope = resolve(conn, caller, site, enterprise)
     a, b = local_range(start, end, scope.timezone, max_days)
-    commissioned = [m.commissioned_at for m in inventory_repo.meters_in_totals(conn, scope)]
+    commissioned = [
+        m.commissioned_at
+        for m in inventory_repo.meters_in_totals(conn, scope)
+        if m.kind not in PRODUCTION_KINDS
+    ]
     complete = hour_floor(datetime.now(UTC))
     items = []
     for row in totals_repo.period_totals(conn, scope, period, a, b):

@@ -6,10 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core.park.devices import PER_DEVICE_CLIENT, native_topic
-from core.park.models import Enterprise, Meter, MeterKind, Park
+from core.park.models import PRODUCTION_KINDS, Enterprise, Meter, MeterKind, Park
 from core.units import CANONICAL_UNITS, dimension
-
-PRODUCTION_KINDS = frozenset({MeterKind.production, MeterKind.production_pcs})
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ class MeterKind(StrEnum):
     production_pcs = "production_pcs"
 
 
+# Kinds that measure output, not energy or water: no CO2e, no TOE, no coverage.
+PRODUCTION_KINDS = frozenset({MeterKind.production, MeterKind.production_pcs})
+
+
 class Industry(StrEnum):
     wastewater_treatment = "wastewater_treatment"
     steel_structures = "steel_structures"

@@ -31,6 +31,7 @@ from core.emissions.coverage import (
 )
 from core.emissions.hours import as_utc
 from core.emissions.roadmap import annual_target_tco2e, window_budget_tco2e, year_start
+from core.park.models import PRODUCTION_KINDS
 
 RUN_RATE_WINDOW = timedelta(days=30)
 _DAY_S = 86_400.0
@@ -153,16 +154,19 @@ def actual_tco2e(
 _SITE_COVERED = text(
     "SELECT coalesce(sum(meter_hours - estimated_meter_hours), 0), "
     "coalesce(sum(estimated_meter_hours), 0) FROM site_hourly "
-    "WHERE site_id = :s AND hour >= :a AND hour < :b"
+    "WHERE site_id = :s AND hour >= :a AND hour < :b AND kind <> ALL(:output_kinds)"
 )
 _ENTERPRISE_COVERED = text(
     "SELECT coalesce(sum(meter_hours - estimated_meter_hours), 0), "
     "coalesce(sum(estimated_meter_hours), 0) FROM enterprise_hourly "
-    "WHERE enterprise_id = :e AND site_id = :s AND hour >= :a AND hour < :b"
+    "WHERE enterprise_id = :e AND site_id = :s AND hour >= :a AND hour < :b "
+    "AND kind <> ALL(:output_kinds)"
 )
-# What the totals count: active main meters (sub-meters measure part of a parent).
+# What the totals count: active main meters (sub-meters measure part of a parent);
+# production output carries no CO2e, so it is no part of the emissions' coverage.
 _COMMISSIONED = text(
     "SELECT commissioned_at FROM meters WHERE site_id = :s AND active AND parent_id IS NULL "
+    "AND kind <> ALL(:output_kinds) "
     "AND (CAST(:e AS text) IS NULL OR enterprise_id = :e)"
 )
 
@@ -178,7 +182,13 @@ def coverage(
     """Meter-hours of the complete UTC hours in [start, end): the hour still running
     at `end` is left out, since its data is still arriving."""
     stop = hour_floor(end)
-    params = {"s": site_id, "e": enterprise_id, "a": as_utc(start), "b": stop}
+    params = {
+        "s": site_id,
+        "e": enterprise_id,
+        "a": as_utc(start),
+        "b": stop,
+        "output_kinds": sorted(PRODUCTION_KINDS),
+    }
     statement = _SITE_COVERED if enterprise_id is None else _ENTERPRISE_COVERED
     measured, estimated = conn.execute(statement, params).one()
     commissioned = conn.execute(_COMMISSIONED, params).scalars()
