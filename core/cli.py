@@ -16,7 +16,7 @@ import yaml
 from alerts import cli as alerts_cli
 from api import cli as api_cli
 from core import migrate
-from core.broker.render import render_broker
+from core.broker.render import BrokerLimits, render_broker
 from core.cli_support import err, load_settings, out
 from core.db import make_engine, timescaledb_info, transaction, wait_for_database
 from core.park.loader import ParkConfigError, load_park
@@ -150,6 +150,7 @@ def broker_render(
         bind=bind,
         port=settings.mqtt_port,
         log_to_stdout=log_to_stdout,
+        limits=BrokerLimits.for_payload(settings.ingest_max_payload_bytes),
     )
     out.print("changed: " + " ".join(p.name for p in changed) if changed else "unchanged")
 

@@ -1,4 +1,5 @@
-"""A tiny HTTP endpoint per background component: /healthz (liveness) and /metrics.
+"""A tiny HTTP endpoint per background component: /healthz (liveness), /readyz
+(readiness, where a component has a meaning for it) and /metrics.
 
 Ingest, engine and alerts are not web services; this gives them what an
 orchestrator and Prometheus expect without pulling a web framework into them.
@@ -13,8 +14,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
-def serve_health(host: str, port: int, is_alive: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; port 0 picks a free port (see server_address)."""
+def serve_health(
+    host: str,
+    port: int,
+    is_alive: Callable[[], bool],
+    is_ready: Callable[[], bool] | None = None,
+) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; port 0 picks a free port (see server_address).
+
+    Without `is_ready`, /readyz answers like /healthz."""
+    ready = is_ready or is_alive
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -23,6 +32,10 @@ def serve_health(host: str, port: int, is_alive: Callable[[], bool]) -> Threadin
             elif self.path == "/healthz":
                 ok = is_alive()
                 body = b'{"status": "ok"}' if ok else b'{"status": "unhealthy"}'
+                self._send(200 if ok else 503, body, "application/json")
+            elif self.path == "/readyz":
+                ok = ready()
+                body = b'{"status": "ready"}' if ok else b'{"status": "not ready"}'
                 self._send(200 if ok else 503, body, "application/json")
             else:
                 self._send(404, b'{"detail": "not found"}', "application/json")

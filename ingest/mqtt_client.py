@@ -48,6 +48,10 @@ class IngestClient:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        # Set once the broker granted every subscription of the current connection:
+        # before that, a message published now might reach no session of ours.
+        self.subscribed = threading.Event()
+        self._pending_sub: int | None = None
         v5 = settings.mqtt_protocol == "5"
         self._v5 = v5
         self.client = mqtt.Client(
@@ -63,6 +67,7 @@ class IngestClient:
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
         self.client.on_message = self._message
+        self.client.on_subscribe = self._subscribed
 
     def start(self) -> None:
         kwargs: dict[str, object] = {}
@@ -104,7 +109,7 @@ class IngestClient:
             log.error("mqtt_connect_refused", reason=str(reason))
             return
         filters = topic_filters(self._settings.mqtt_topic_prefix, self._settings.ingest_sites)
-        client.subscribe([(f, 1) for f in filters])
+        _, self._pending_sub = client.subscribe([(f, 1) for f in filters])
         self.connected.set()
         log.info(
             "mqtt_connected",
@@ -124,7 +129,27 @@ class IngestClient:
         with self._lock:
             self._generation += 1
             self.connected.clear()
+            self.subscribed.clear()
         log.warning("mqtt_disconnected", reason=str(reason))
+
+    def _subscribed(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        props: Properties | None,
+    ) -> None:
+        if mid != self._pending_sub:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            # The ACL does not let this user read its topics: an operator's mistake
+            # that readiness must show, not a state to retry into.
+            log.error("mqtt_subscription_refused", reasons=refused)
+            return
+        self.subscribed.set()
+        log.info("mqtt_subscribed", filters=len(reasons))
 
     def _message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._on_message(

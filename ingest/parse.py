@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from core.units import UnitError, convert
 
 
@@ -70,7 +71,7 @@ class Parsed:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_payload_bytes: int = 256 * 1024
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_future_skew: timedelta = timedelta(minutes=5)
 
 

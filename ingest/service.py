@@ -62,7 +62,12 @@ def run(settings: Settings) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = serve_health(settings.metrics_host, settings.ingest_health_port, pipeline.alive)
+    server = serve_health(
+        settings.metrics_host,
+        settings.ingest_health_port,
+        pipeline.alive,
+        lambda: pipeline.alive() and client.subscribed.is_set(),
+    )
     pipeline.start()
     client.start()
     stop.wait()

@@ -60,6 +60,15 @@ stop_components() {
     wait || true
 }
 
+ingest_ready() {
+    local status=""
+    { exec 3<>"/dev/tcp/127.0.0.1/9101"; } 2>/dev/null || return 1
+    printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    read -r _ status _ <&3 || true
+    exec 3<&-
+    [[ "$status" == 200 ]]
+}
+
 start_components() {
     trap stop_components INT TERM EXIT
     spawn ingest "$EMISSIONS" ingest
@@ -69,9 +78,10 @@ start_components() {
         --storage.tsdb.path="$STATE_DIR/prometheus" --web.listen-address=127.0.0.1:9090 --log.level=warn
     # The park's meters (docs/simulator.md). Ingest subscribes first: its persistent
     # session must exist before anything is published.
+    # /readyz answers 200 once the broker granted ingest's subscriptions.
     local waited=0
-    until port_open 9101 || ((waited >= 30)); do sleep 1; waited=$((waited + 1)); done
-    sleep 2
+    until ingest_ready || ((waited >= 60)); do sleep 0.5; waited=$((waited + 1)); done
+    ingest_ready || die "ingest is not ready after 30 s (see $LOG_DIR)"
     # The last 30 days at full speed, so dashboards and the API have history at once.
     # The state file keeps the registers: a restarted demo backfills only the time it
     # was down. Alerts start after it, so they judge the park, not a half-loaded store.

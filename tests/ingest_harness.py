@@ -57,16 +57,23 @@ class IngestProcess:
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self.healthy():
+            if self.ready():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ingest exited with {self.proc.returncode}")
             time.sleep(0.1)
-        raise TimeoutError("ingest did not become healthy")
+        raise TimeoutError("ingest did not become ready")
 
     def healthy(self) -> bool:
+        return self._ok("/healthz")
+
+    def ready(self) -> bool:
+        """The broker granted every subscription: what is published now reaches us."""
+        return self._ok("/readyz")
+
+    def _ok(self, path: str) -> bool:
         try:
-            url = f"http://127.0.0.1:{self.health_port}/healthz"
+            url = f"http://127.0.0.1:{self.health_port}{path}"
             with urllib.request.urlopen(url, timeout=1) as resp:
                 return bool(resp.status == 200)
         except OSError:

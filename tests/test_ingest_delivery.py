@@ -215,7 +215,7 @@ POISON = [
     ("before_commissioning", b'{"ts": 946684800, "value": 1}'),
     ("unit_mismatch", b'{"ts": 1767571200, "value": 1, "unit": "kg"}'),
     ("invalid_payload", b'{"ts": 1767571200, "value": "12"}'),
-    ("oversized", b'{"ts": 1767571200, "value": 1, "pad": "' + b"x" * 300_000 + b'"}'),
+    ("oversized", b'{"ts": 1767571200, "value": 1, "pad": "' + b"x" * 1_100_000 + b'"}'),
 ]
 
 
