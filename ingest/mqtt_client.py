@@ -88,6 +88,11 @@ class IngestClient:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """QoS 1 and retained: a gateway that reconnects later still reads it. paho
+        queues it while disconnected and sends it on reconnect."""
+        self.client.publish(topic, payload, qos=1, retain=True)
+
     def ack(self, token: object) -> None:
         """Acknowledge after commit, unless the connection it came on is gone."""
         if not isinstance(token, AckToken) or token.qos == 0:

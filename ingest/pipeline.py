@@ -23,6 +23,7 @@ from core.logs import get_logger
 from ingest import metrics
 from ingest.meters import MeterRegistry
 from ingest.parse import Limits, Parsed, Reason, Rejection, parse_message
+from ingest.positions import Committed
 from ingest.writer import BatchResult, BatchWriter, Message
 
 log = get_logger("ingest")
@@ -45,6 +46,7 @@ class Pipeline:
         policy: BatchPolicy,
         ack: Callable[[object], None],
         refresh_s: float = 30.0,
+        publish_committed: Callable[[Committed], None] | None = None,
     ) -> None:
         self._writer = writer
         self._registry = registry
@@ -52,6 +54,7 @@ class Pipeline:
         self._limits = limits
         self._policy = policy
         self._ack = ack
+        self._publish_committed = publish_committed
         self._refresh_s = refresh_s
         self._queue: queue.Queue[Message] = queue.Queue(maxsize=2 * policy.max_messages)
         self._stop = threading.Event()
@@ -141,6 +144,9 @@ class Pipeline:
         elapsed = time.perf_counter() - started
         for message in batch:
             self._ack(message.ack)
+        if self._publish_committed is not None:
+            for position in result.committed:
+                self._publish_committed(position)
         self._observe(result, len(batch), elapsed)
 
     def _commit_one_by_one(self, batch: list[Message]) -> BatchResult:
@@ -154,12 +160,14 @@ class Pipeline:
                 failed = Parsed(
                     message.parsed.site_id,
                     rejections=[Rejection(Reason.store_error, str(exc).strip()[:500])],
+                    position=message.parsed.position,
                 )
                 result = self._writer.write([Message(message.topic, message.payload, failed)])
             total.stored += result.stored
             total.duplicates += result.duplicates
             total.conflicts += result.conflicts
             total.quarantined.update(result.quarantined)
+            total.committed += result.committed
         return total
 
     def _reparse_unknown_meters(self, batch: list[Message]) -> list[Message]:

@@ -15,6 +15,7 @@ from ingest.meters import MeterRegistry
 from ingest.mqtt_client import IngestClient
 from ingest.parse import Limits
 from ingest.pipeline import BatchPolicy, Pipeline
+from ingest.positions import Committed, committed_message
 from ingest.writer import BatchWriter
 
 log = get_logger("ingest")
@@ -29,6 +30,9 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
 
     def ack(token: object) -> None:
         clients[0].ack(token)
+
+    def publish_committed(position: Committed) -> None:
+        clients[0].publish_retained(*committed_message(settings.mqtt_topic_prefix, position))
 
     pipeline = Pipeline(
         BatchWriter(settings.libpq_url),
@@ -45,6 +49,7 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
         ),
         ack=ack,
         refresh_s=settings.ingest_meter_refresh_s,
+        publish_committed=publish_committed,
     )
     client = IngestClient(settings, pipeline.submit)
     clients.append(client)

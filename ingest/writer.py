@@ -19,6 +19,7 @@ import psycopg
 
 from core.dirty_marks import MARK_ARRAYS_PSYCOPG
 from ingest.parse import Parsed, Reading
+from ingest.positions import Committed, Positions
 
 STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
@@ -77,6 +78,7 @@ class BatchResult:
     duplicates: int = 0
     conflicts: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    committed: list[Committed] = field(default_factory=list)
 
     @property
     def readings(self) -> int:
@@ -110,6 +112,7 @@ class BatchWriter:
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._positions = Positions()
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -132,6 +135,10 @@ class BatchWriter:
             if not self._copy_all_new(cur, messages, result):
                 self._write_with_duplicates(cur, messages, result)
             self._quarantine(cur, messages, result)
+            result.committed = self._positions.record(
+                cur, [(m.parsed.site_id, m.parsed.position) for m in messages], datetime.now(UTC)
+            )
+        self._positions.settle()
         return result
 
     def _copy_all_new(
