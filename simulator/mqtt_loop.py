@@ -111,6 +111,7 @@ class GatewayLoop:
             self._started.set()
             self.changed.set()
             for gw in self._gateways.values():
+                gw.connected = False  # a disconnect of our own, not worth a warning
                 gw.client.disconnect()
                 gw.client.loop_write()
             if hasattr(self, "_buffer"):
@@ -222,7 +223,10 @@ class GatewayLoop:
 
     def _settle(self) -> None:
         idle = self._inbox.empty() and all(
-            not g.inflight and not g.once and g.next_send > self._buffer.last_seq(g.name)
+            g.connected
+            and not g.inflight
+            and not g.once
+            and g.next_send > self._buffer.last_seq(g.name)
             for g in self._gateways.values()
         )
         handled = self.handled if idle else -1
