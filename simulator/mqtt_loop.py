@@ -27,6 +27,7 @@ from simulator.buffer import Buffer
 log = get_logger("simulator")
 
 MAX_BACKOFF_S = 10.0
+CONNACK_WAIT_S = 30.0
 
 
 @dataclass
@@ -240,6 +241,9 @@ class GatewayLoop:
             gw.client.subscribe(f"{topic}/committed", qos=1)
 
     def _reconnect(self, gw: _Gateway, now: float) -> None:
+        # Leave the CONNACK time to come: a broker just restarted answers a thousand
+        # logins slowly, and retrying early would restart them all over again.
+        gw.retry_at = now + CONNACK_WAIT_S
         try:
             gw.client.reconnect()
         except OSError as exc:
@@ -260,7 +264,7 @@ class GatewayLoop:
             return
         if gw.retry_at:
             self.reconnects += 1
-            log.info("gateway_reconnected", gateway=gw.name)
+            log.debug("gateway_reconnected", gateway=gw.name)
         gw.connected, gw.backoff, gw.refused = True, 1.0, None
         gw.inflight.clear()
         gw.next_send = self._buffer.first_seq(gw.name)  # republish what is not covered

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -79,6 +80,19 @@ class IngestProcess:
         except OSError:
             return False
 
+    def messages_done(self) -> float:
+        """Messages the ingestor committed or quarantined (and acked) so far."""
+        for line in self.metrics().splitlines():
+            if line.startswith("emissions_ingest_messages_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    def wait_for_messages(self, expected: float, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.messages_done() < expected:
+            assert time.monotonic() < deadline, f"ingest stuck at {self.messages_done()}"
+            time.sleep(0.05)
+
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.health_port}/metrics"
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -102,9 +116,12 @@ def forget_session(broker: Broker, user: str) -> None:
         CallbackAPIVersion.VERSION2, client_id=user, clean_session=True, protocol=mqtt.MQTTv311
     )
     client.username_pw_set(user, broker.password(user))
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    time.sleep(0.2)
+    # The CONNACK of a clean session: the broker has dropped the old one by now.
+    assert connected.wait(10), "no CONNACK"
     client.disconnect()
     client.loop_stop()
 
