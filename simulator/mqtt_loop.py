@@ -40,6 +40,9 @@ class _Gateway:
     retry_at: float = 0.0
     backoff: float = 1.0
     next_send: int = 1
+    resend_at: float = 0.0  # republish then, unless `committed` moved meanwhile
+    resend_s: float = 0.0
+    moved: bool = False
     inflight: set[int] = field(default_factory=set)  # mids of sequenced batches
     once: set[int] = field(default_factory=set)  # mids of unsequenced messages
 
@@ -54,11 +57,13 @@ class GatewayLoop:
         inbox: queue.Queue[tuple[str, str, bytes, bool]],
         *,
         window: int,
+        resend_s: float = 30.0,
     ) -> None:
         self.host, self.port, self.passwords = host, port, passwords
         self._open_buffer = open_buffer
         self._inbox = inbox
         self.window = window
+        self.resend_s = resend_s
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -164,6 +169,8 @@ class GatewayLoop:
                 for gw in self._gateways.values():
                     if gw.connected:
                         gw.client.loop_misc()
+                        if now >= gw.resend_at:
+                            self._resend_if_stuck(gw, now)
                     elif now >= gw.retry_at:
                         self._reconnect(gw, now)
             self._settle()
@@ -222,6 +229,20 @@ class GatewayLoop:
         if gw.next_send <= self._buffer.last_seq(gw.name) and len(gw.inflight) < self.window:
             gw.next_send = self._buffer.last_seq(gw.name) + 1  # pruned meanwhile
 
+    def _resend_if_stuck(self, gw: _Gateway, now: float) -> None:
+        """The position did not move for `resend_s` although batches wait: the service
+        may have missed them (its subscription lost in the same crash, say), so
+        republish, backing off while it stays stuck."""
+        waiting = self._buffer.first_seq(gw.name) <= self._buffer.last_seq(gw.name)
+        if gw.moved or not waiting:
+            gw.resend_s = self.resend_s
+        else:
+            gw.next_send = self._buffer.first_seq(gw.name)
+            self._pump(gw)
+            gw.resend_s = min(gw.resend_s * 2, 600.0)
+        gw.moved = False
+        gw.resend_at = now + gw.resend_s
+
     def _settle(self) -> None:
         idle = self._inbox.empty() and all(
             g.connected
@@ -268,6 +289,8 @@ class GatewayLoop:
         gw.connected, gw.backoff, gw.refused = True, 1.0, None
         gw.inflight.clear()
         gw.next_send = self._buffer.first_seq(gw.name)  # republish what is not covered
+        gw.resend_s = self.resend_s
+        gw.resend_at = time.monotonic() + gw.resend_s
         self._subscribe(gw)
         self._pump(gw)
         self.progress_at = time.monotonic()
@@ -299,6 +322,7 @@ class GatewayLoop:
             return
         pruned = self._buffer.prune(gw.name, epoch, seq)
         if pruned:
+            gw.moved = True
             self.unconfirmed -= pruned
             self.progress_at = time.monotonic()
             self.changed.set()

@@ -6,9 +6,10 @@ thread drives every paho client over a selector (paho's external-loop API:
 loop_read, loop_write, loop_misc and the socket callbacks), and owns the
 store-and-forward buffer (simulator/buffer.py). Batches are numbered and kept on
 disk until the retained `committed` position covers them, republished after every
-reconnect, and at most `window` are unacknowledged per gateway (paho's packet ids
-wrap at 65,535, and a long queue inside paho makes every PUBACK slower). A broker
-that goes away is waited for: publishing keeps buffering, clients reconnect.
+reconnect and when the position is stuck for `resend_s` (doubling), and at most
+`window` are unacknowledged per gateway (paho's packet ids wrap at 65,535, and a
+long queue inside paho makes every PUBACK slower). A broker that goes away is
+waited for: publishing keeps buffering, clients reconnect.
 """
 
 from __future__ import annotations
@@ -80,11 +81,18 @@ class MqttSink:
         buffer_path: Path,
         window: int = 100,
         timeout_s: float = 60.0,
+        resend_s: float = 30.0,
     ) -> None:
         self.timeout_s = timeout_s
         self._inbox: queue.Queue[tuple[str, str, bytes, bool]] = queue.Queue(maxsize=20_000)
         self._loop = GatewayLoop(
-            host, port, passwords, lambda: Buffer(buffer_path), self._inbox, window=window
+            host,
+            port,
+            passwords,
+            lambda: Buffer(buffer_path),
+            self._inbox,
+            window=window,
+            resend_s=resend_s,
         )
         self._submitted = 0
 
