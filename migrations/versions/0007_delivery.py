@@ -32,7 +32,6 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute("GRANT SELECT ON gateway_positions TO emissions_reader")
 
 
 def downgrade() -> None:
