@@ -73,19 +73,21 @@ class Buffer:
             self._state[gateway] = known
         return known
 
-    def add(self, gateway: str, topic: str, payload: bytes) -> int:
-        """Number, stamp and keep one batch; durable at the next `commit`."""
+    def add(self, gateway: str, topic: str, payload: bytes) -> tuple[int, bytes]:
+        """Number, stamp and keep one batch; durable at the next `commit`. Returns its
+        seq and the stamped payload, which is what goes on the wire."""
         epoch, seq = self._position(gateway)
         seq += 1
+        stamped = stamp(payload, epoch, seq)
         self._db.execute(
             "INSERT INTO outbox (gateway, seq, topic, payload) VALUES (?, ?, ?, ?)",
-            (gateway, seq, topic, stamp(payload, epoch, seq)),
+            (gateway, seq, topic, stamped),
         )
         self._db.execute(
             "UPDATE gateways SET last_seq = ?, topic = ? WHERE gateway = ?", (seq, topic, gateway)
         )
         self._state[gateway] = (epoch, seq)
-        return seq
+        return seq, stamped
 
     def commit(self) -> None:
         self._db.execute("COMMIT")

@@ -193,7 +193,7 @@ class GatewayLoop:
                 gw.client.loop_write()
 
     def _take_inbox(self) -> None:
-        touched: set[str] = set()
+        fresh: dict[str, list[tuple[int, str, bytes]]] = {}
         once: list[tuple[str, str, bytes]] = []
         for _ in range(5000):
             try:
@@ -202,26 +202,36 @@ class GatewayLoop:
                 break
             self.handled += 1
             if sequenced:
-                self._buffer.add(name, topic, payload)
+                seq, stamped = self._buffer.add(name, topic, payload)
                 self.unconfirmed += 1
                 if self._topics.get(name) != topic:
                     self._topics[name] = topic
                     self._subscribe(self._gateways[name])
-                touched.add(name)
+                fresh.setdefault(name, []).append((seq, topic, stamped))
             else:
                 once.append((name, topic, payload))
-        if touched:
+        if fresh:
             self._buffer.commit()  # durable before the broker sees any of it
         for name, topic, payload in once:
             gw = self._gateways[name]
             gw.once.add(gw.client.publish(topic, payload, qos=1).mid)
-        for name in touched:
-            self._pump(self._gateways[name])
+        for name, batches in fresh.items():
+            gw = self._gateways[name]
+            # The common case: nothing older waits, so send from memory, no read back.
+            for seq, topic, payload in batches:
+                if not gw.connected or gw.next_send != seq or len(gw.inflight) >= self.window:
+                    break
+                gw.inflight.add(gw.client.publish(topic, payload, qos=1).mid)
+                gw.next_send = seq + 1
 
     def _pump(self, gw: _Gateway) -> None:
-        """Hand paho what the window allows, oldest first."""
+        """Hand paho what the window allows, oldest first, read back from the buffer
+        (a backlog or a republish): in refills of a quarter window or more, so a
+        stream of PUBACKs does not become a stream of queries."""
         room = self.window - len(gw.inflight)
-        if not gw.connected or room <= 0 or gw.next_send > self._buffer.last_seq(gw.name):
+        if not gw.connected or (room < max(1, self.window // 4) and gw.inflight):
+            return
+        if gw.next_send > self._buffer.last_seq(gw.name):
             return
         for seq, topic, payload in self._buffer.waiting(gw.name, gw.next_send, room):
             gw.inflight.add(gw.client.publish(topic, payload, qos=1).mid)

@@ -43,9 +43,9 @@ def test_stamp_refuses_what_cannot_carry_a_seq(payload: bytes) -> None:
 def test_buffer_numbers_prunes_and_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "buffer.sqlite"
     buf = Buffer(path)
-    seqs = [buf.add("G1", "parks/S/gateways/G1", b'{"readings":[%d]}' % n) for n in range(5)]
+    seqs = [buf.add("G1", "parks/S/gateways/G1", b'{"readings":[%d]}' % n)[0] for n in range(5)]
     assert seqs == [1, 2, 3, 4, 5]
-    assert buf.add("G2", "parks/S/gateways/G2", b'{"readings":[]}') == 1  # its own counter
+    assert buf.add("G2", "parks/S/gateways/G2", b'{"readings":[]}')[0] == 1  # its own counter
     epoch = buf.epoch("G1")
     assert epoch != buf.epoch("G2")
     assert buf.prune("G1", "another-epoch", 5) == 0  # covers nothing of this counter
@@ -57,7 +57,7 @@ def test_buffer_numbers_prunes_and_survives_a_restart(tmp_path: Path) -> None:
     buf.close()
     again = Buffer(path)  # the gateway restarted: same epoch, counter and batches
     assert (again.epoch("G1"), again.last_seq("G1"), again.first_seq("G1")) == (epoch, 5, 4)
-    assert again.add("G1", "parks/S/gateways/G1", b'{"readings":[5]}') == 6
+    assert again.add("G1", "parks/S/gateways/G1", b'{"readings":[5]}')[0] == 6
     assert again.unconfirmed() == 4
     assert again.topics() == {"G1": "parks/S/gateways/G1", "G2": "parks/S/gateways/G2"}
     again.close()
