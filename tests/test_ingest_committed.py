@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from core.park.models import Park
 from core.settings import Settings
-from ingest.parse import Position
+from ingest.parse import Position, Reason, parse_message
 from ingest.positions import advance, arrivals
 from tests import mqtt as test_mqtt
 from tests.conftest import Broker
@@ -137,3 +137,29 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
             spy.messages.get(timeout=1.0)
     finally:
         spy.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "position"),
+    [
+        ({}, None),
+        ({"seq": 7}, Position("G1", "", 7)),
+        ({"seq": 7, "epoch": "a"}, Position("G1", "a", 7)),
+    ],
+)
+def test_a_batch_may_carry_its_position(extra: dict[str, object], position: object) -> None:
+    doc = {**extra, "readings": [{"meter": "NO-SUCH", "ts": 1767571200, "value": 1}]}
+    parsed = parse_message("parks/NCK/gateways/G1", json.dumps(doc).encode(), "parks", {}, BASE_TS)
+    assert parsed.position == position
+    assert [r.reason for r in parsed.rejections] == [Reason.unknown_meter]  # still covered
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"seq": 0}, {"seq": "7"}, {"seq": True}, {"seq": 1.5}, {"epoch": "a"}, {"seq": 1, "epoch": 5}],
+)
+def test_a_malformed_position_quarantines_the_batch(extra: dict[str, object]) -> None:
+    doc = {**extra, "readings": []}
+    parsed = parse_message("parks/NCK/gateways/G1", json.dumps(doc).encode(), "parks", {}, BASE_TS)
+    assert parsed.position is None
+    assert [r.reason for r in parsed.rejections] == [Reason.invalid_payload]
