@@ -749,10 +749,11 @@ class Ingestor:
         while time.monotonic() < deadline:
             self.check()
             with contextlib.suppress(OSError):
-                if self._get("/healthz")[0] == 200:
+                # /readyz: for ingest, the broker granted its subscriptions.
+                if self._get("/readyz")[0] == 200:
                     return
             time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not healthy after {timeout} s:\n{self.log_tail()}")
+        raise TimeoutError(f"{self.name} not ready after {timeout} s:\n{self.log_tail()}")
 
     def metrics(self) -> dict[str, float]:
         """The service's own metrics (emissions_ingest_* by default), label sets included."""

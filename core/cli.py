@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from alerts import cli as alerts_cli
 from api import cli as api_cli
 from core import migrate
-from core.broker.render import render_broker
+from core.broker.render import BrokerLimits, render_broker
 from core.cli_support import err, load_settings, out
 from core.db import (
     make_engine,
@@ -203,6 +203,7 @@ def broker_render(
         bind=bind,
         port=settings.mqtt_port,
         log_to_stdout=log_to_stdout,
+        limits=BrokerLimits.for_payload(settings.ingest_max_payload_bytes),
     )
     out.print("changed: " + " ".join(p.name for p in changed) if changed else "unchanged")
 

@@ -1,4 +1,5 @@
-"""A tiny HTTP endpoint per background component: /healthz (liveness) and /metrics.
+"""A tiny HTTP endpoint per background component: /healthz (liveness), /readyz
+(readiness, where a component has a meaning for it) and /metrics.
 
 Ingest, engine and alerts are not web services; this gives them what an
 orchestrator and Prometheus expect without pulling a web framework into them.
@@ -17,12 +18,19 @@ from core.failures import ConfigurationFailure
 
 
 def serve_health(
-    host: str, port: int, is_alive: Callable[[], bool], *, setting: str = "--health-port"
+    host: str,
+    port: int,
+    is_alive: Callable[[], bool],
+    is_ready: Callable[[], bool] | None = None,
+    *,
+    setting: str = "--health-port",
 ) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; port 0 picks a free port (see server_address).
 
-    `setting` names the variable or option that chose the port, for the one-line
-    error when another process holds it."""
+    Without `is_ready`, /readyz answers like /healthz. `setting` names the variable
+    or option that chose the port, for the one-line error when another process
+    holds it."""
+    ready = is_ready or is_alive
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -31,6 +39,10 @@ def serve_health(
             elif self.path == "/healthz":
                 ok = is_alive()
                 body = b'{"status": "ok"}' if ok else b'{"status": "unhealthy"}'
+                self._send(200 if ok else 503, body, "application/json")
+            elif self.path == "/readyz":
+                ok = ready()
+                body = b'{"status": "ready"}' if ok else b'{"status": "not ready"}'
                 self._send(200 if ok else 503, body, "application/json")
             else:
                 self._send(404, b'{"detail": "not found"}', "application/json")

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from core.paths import default_state_dir, mqtt_password_file, secrets_dir
 
 
@@ -70,7 +71,9 @@ class Settings(BaseSettings):
     # Unacked messages the broker may have in flight to us (MQTT 5 receive maximum;
     # keep at most the broker's max_inflight_messages for 3.1.1). Bounds memory.
     ingest_max_inflight: int = Field(default=10_000, ge=1, le=65_535)
-    ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    ingest_max_payload_bytes: int = Field(
+        default=DEFAULT_MAX_PAYLOAD_BYTES, ge=64, le=64 * DEFAULT_MAX_PAYLOAD_BYTES
+    )
     ingest_max_future_skew_s: int = Field(default=300, ge=0)
     ingest_meter_refresh_s: float = Field(default=30.0, gt=0)
     ingest_health_port: int = Field(default=9101, ge=0, le=65535)

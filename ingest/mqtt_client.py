@@ -62,6 +62,10 @@ class IngestClient:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        # Set once the broker granted every subscription of the current connection:
+        # before that, a message published now might reach no session of ours.
+        self.subscribed = threading.Event()
+        self._pending_sub: int | None = None
         v5 = settings.mqtt_protocol == "5"
         self._v5 = v5
         self.client = mqtt.Client(
@@ -77,6 +81,7 @@ class IngestClient:
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
         self.client.on_message = self._message
+        self.client.on_subscribe = self._subscribed
 
     def start(self) -> None:
         kwargs: dict[str, object] = {}
@@ -98,6 +103,11 @@ class IngestClient:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """QoS 1 and retained: a gateway that reconnects later still reads it. paho
+        queues it while disconnected and sends it on reconnect."""
+        self.client.publish(topic, payload, qos=1, retain=True)
 
     def ack(self, tokens: Sequence[object]) -> None:
         """Acknowledge a committed batch, except what came on a connection now gone.
@@ -141,7 +151,7 @@ class IngestClient:
         filters = topic_filters(
             self._settings.mqtt_topic_prefix, self._settings.ingest_sites, self._device_topics()
         )
-        client.subscribe([(f, 1) for f in filters])
+        _, self._pending_sub = client.subscribe([(f, 1) for f in filters])
         self.connected.set()
         log.info(
             "mqtt_connected",
@@ -161,7 +171,27 @@ class IngestClient:
         with self._lock:
             self._generation += 1
             self.connected.clear()
+            self.subscribed.clear()
         log.warning("mqtt_disconnected", reason=str(reason))
+
+    def _subscribed(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        props: Properties | None,
+    ) -> None:
+        if mid != self._pending_sub:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            # The ACL does not let this user read its topics: an operator's mistake
+            # that readiness must show, not a state to retry into.
+            log.error("mqtt_subscription_refused", reasons=refused)
+            return
+        self.subscribed.set()
+        log.info("mqtt_subscribed", filters=len(reasons))
 
     def _message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._on_message(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from core.units import UnitError, convert
 
 
@@ -64,6 +65,16 @@ class Rejection:
     meter_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a gateway batch stands in its gateway's numbering (SPEC section 3,
+    end-to-end delivery): `seq` counts messages from 1 within an `epoch`."""
+
+    gateway: str
+    epoch: str
+    seq: int
+
+
 @dataclass(slots=True)
 class Parsed:
     """One message's outcome; `site_id` comes from the topic."""
@@ -71,11 +82,15 @@ class Parsed:
     site_id: str | None
     readings: list[Reading] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    position: Position | None = None
+
+
+MAX_EPOCH_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_payload_bytes: int = 256 * 1024
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_future_skew: timedelta = timedelta(minutes=5)
 
 
@@ -199,6 +214,21 @@ def _reading(
     return Reading(meter_id, ts, value)
 
 
+def parse_position(doc: dict[str, Any], gateway: str) -> Position | None:
+    """`seq` and `epoch` of a batch, when the gateway numbers its messages."""
+    seq = doc.get("seq")
+    epoch = doc.get("epoch", "")
+    if seq is None and "epoch" not in doc:
+        return None
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**63:
+        raise _Reject(Reason.invalid_payload, "seq is not an integer from 1 up")
+    if not isinstance(epoch, str) or len(epoch) > MAX_EPOCH_CHARS:
+        raise _Reject(
+            Reason.invalid_payload, f"epoch is not a string of at most {MAX_EPOCH_CHARS} chars"
+        )
+    return Position(gateway, epoch, seq)
+
+
 def parse_message(
     topic: str,
     payload: bytes,
@@ -224,6 +254,7 @@ def parse_message(
         if kind == "meters":
             out.readings.append(_reading(doc, ident, site, None, meters, limits, now))
             return out
+        out.position = parse_position(doc, ident)
         items = doc.get("readings")
         if not isinstance(items, list) or not items:
             raise _Reject(Reason.invalid_payload, "readings is missing, empty or not a list")

@@ -24,6 +24,7 @@ from ingest import metrics
 from ingest.devices import parse_any
 from ingest.meters import MeterRegistry
 from ingest.parse import Limits, Parsed, Reason, Rejection
+from ingest.positions import Committed
 from ingest.writer import BatchResult, BatchWriter, Message
 
 log = get_logger("ingest")
@@ -46,6 +47,7 @@ class Pipeline:
         policy: BatchPolicy,
         ack: Callable[[list[object]], None],
         refresh_s: float = 30.0,
+        publish_committed: Callable[[Committed], None] | None = None,
     ) -> None:
         self._writer = writer
         self._registry = registry
@@ -53,6 +55,7 @@ class Pipeline:
         self._limits = limits
         self._policy = policy
         self._ack = ack
+        self._publish_committed = publish_committed
         self._refresh_s = refresh_s
         self._queue: queue.Queue[Message] = queue.Queue(maxsize=2 * policy.max_messages)
         self._stop = threading.Event()
@@ -147,6 +150,9 @@ class Pipeline:
                 break
         elapsed = time.perf_counter() - started
         self._ack([message.ack for message in batch])
+        if self._publish_committed is not None:
+            for position in result.committed:
+                self._publish_committed(position)
         self._observe(result, len(batch), elapsed)
 
     def _commit_one_by_one(self, batch: list[Message]) -> BatchResult:
@@ -160,6 +166,7 @@ class Pipeline:
                 failed = Parsed(
                     message.parsed.site_id,
                     rejections=[Rejection(Reason.store_error, str(exc).strip()[:500])],
+                    position=message.parsed.position,
                 )
                 result = self._writer.write([Message(message.topic, message.payload, failed)])
             total.stored += result.stored
@@ -168,6 +175,7 @@ class Pipeline:
             total.quarantined.update(result.quarantined)
             total.dropped.update(result.dropped)
             total.truncated += result.truncated
+            total.committed += result.committed
         return total
 
     def _reparse_unknown_meters(self, batch: list[Message]) -> list[Message]:

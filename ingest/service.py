@@ -16,6 +16,7 @@ from ingest.meters import MeterRegistry
 from ingest.mqtt_client import IngestClient
 from ingest.parse import Limits
 from ingest.pipeline import BatchPolicy, Pipeline
+from ingest.positions import Committed, committed_message
 from ingest.quarantine import QuarantineGate, QuarantinePolicy
 from ingest.writer import BatchWriter
 
@@ -32,6 +33,9 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
     def ack(tokens: list[object]) -> None:
         clients[0].ack(tokens)
 
+    def publish_committed(position: Committed) -> None:
+        clients[0].publish_retained(*committed_message(settings.mqtt_topic_prefix, position))
+
     pipeline = Pipeline(
         BatchWriter(settings.libpq_url, QuarantineGate(QuarantinePolicy.from_settings(settings))),
         registry,
@@ -47,6 +51,7 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
         ),
         ack=ack,
         refresh_s=settings.ingest_meter_refresh_s,
+        publish_committed=publish_committed,
     )
     client = IngestClient(settings, pipeline.submit, lambda: sorted(registry.routes))
     clients.append(client)
@@ -68,6 +73,7 @@ def run(settings: Settings) -> None:
         settings.metrics_host,
         settings.ingest_health_port,
         pipeline.alive,
+        lambda: pipeline.alive() and client.subscribed.is_set(),
         setting="EMISSIONS_INGEST_HEALTH_PORT",
     )
     pipeline.start()

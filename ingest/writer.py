@@ -20,6 +20,7 @@ import psycopg
 from core.dirty_marks import MARK_ARRAYS_PSYCOPG
 from ingest import quarantine
 from ingest.parse import Parsed, Reading
+from ingest.positions import Committed, Positions
 from ingest.quarantine import QuarantineGate, QuarantinePolicy
 
 STAGE = """
@@ -76,6 +77,7 @@ class BatchResult:
     # Of `quarantined`: rejections over the rate limit, counted in quarantine_drops only.
     dropped: Counter[str] = field(default_factory=Counter)
     truncated: int = 0  # payloads stored cut at the cap
+    committed: list[Committed] = field(default_factory=list)
 
     @property
     def readings(self) -> int:
@@ -111,6 +113,7 @@ class BatchWriter:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._gate = gate or QuarantineGate(QuarantinePolicy())
         self._pruned_at = float("-inf")
+        self._positions = Positions()
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -140,6 +143,10 @@ class BatchWriter:
             if not self._copy_all_new(cur, messages, result):
                 self._write_with_duplicates(cur, messages, result)
             self._quarantine(cur, messages, result)
+            result.committed = self._positions.record(
+                cur, [(m.parsed.site_id, m.parsed.position) for m in messages], datetime.now(UTC)
+            )
+        self._positions.settle()
         return result
 
     def _copy_all_new(

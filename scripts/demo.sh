@@ -61,6 +61,15 @@ stop_components() {
     wait || true
 }
 
+ingest_ready() {
+    local status=""
+    { exec 3<>"/dev/tcp/127.0.0.1/9101"; } 2>/dev/null || return 1
+    printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    read -r _ status _ <&3 || true
+    exec 3<&-
+    [[ "$status" == 200 ]]
+}
+
 start_components() {
     trap stop_components INT TERM EXIT
     spawn ingest "$EMISSIONS" ingest
@@ -70,14 +79,15 @@ start_components() {
         --storage.tsdb.path="$STATE_DIR/prometheus" --web.listen-address=127.0.0.1:9090 --log.level=warn
     # The park's meters (docs/simulator.md). Ingest subscribes first: its persistent
     # session must exist before anything is published.
+    # /readyz answers 200 once the broker granted ingest's subscriptions.
     local waited=0
-    until port_open 9101 || ((waited >= 30)); do sleep 1; waited=$((waited + 1)); done
-    sleep 2
+    until ingest_ready || ((waited >= 60)); do sleep 0.5; waited=$((waited + 1)); done
+    ingest_ready || die "ingest is not ready after 30 s (see $LOG_DIR)"
     # The year to date at full speed, so the roadmap's year-to-date figures and the
-    # API have history at once: hourly readings (jitter 0, so no hour reads as a gap)
-    # (one batch per gateway and simulated hour) up to two days ago, then every minute. The state file keeps the registers: a
-    # restarted demo backfills only the time it was down. Alerts start after it, so
-    # they judge the park, not a half-loaded store.
+    # API have history at once: hourly readings (jitter 0, so no hour reads as a gap;
+    # one batch per gateway and simulated hour) up to two days ago, then every minute.
+    # The state file keeps the registers: a restarted demo backfills only the time it
+    # was down. Alerts start after it, so they judge the park, not a half-loaded store.
     local state="$STATE_DIR/simulator/state.json" year_start recent
     year_start="$(TZ="$PARK_TZ" date +%Y)-01-01T00:00:00$(TZ="$PARK_TZ" date +%:z)"
     recent="$(date -u -d '-2 days' +%Y-%m-%dT%H:%M:%S+00:00)"

@@ -142,6 +142,21 @@ def simulate(
     dry_run: Annotated[
         bool, typer.Option(help="Publish nothing; only generate (and write the ledger).")
     ] = False,
+    buffer: Annotated[
+        Path | None,
+        typer.Option(
+            help="The gateways' store-and-forward buffer (SQLite): batches stay here until "
+            "the service confirms them, and are republished after a reconnect or on the next "
+            "run (default: simulator/gateway-buffer.sqlite in the state directory)."
+        ),
+    ] = None,
+    wait_committed: Annotated[
+        float,
+        typer.Option(
+            help="At the end, wait until the service confirmed every batch, giving up when "
+            "nothing moved for this many seconds (0: stop once the broker has them all)."
+        ),
+    ] = 0.0,
     state_file: Annotated[
         Path | None,
         typer.Option(
@@ -196,11 +211,17 @@ def simulate(
         if not dry_run:
             passwords = gateway_passwords(settings.state_dir, gateways)
             mqtt_sink = MqttSink(
-                settings.mqtt_host, settings.mqtt_port, passwords, window=settings.simulator_window
+                settings.mqtt_host,
+                settings.mqtt_port,
+                passwords,
+                buffer_path=buffer or settings.state_dir / "simulator" / "gateway-buffer.sqlite",
+                window=settings.simulator_window,
             )
             sink = mqtt_sink
             mqtt_sink.connect()
         summary = _run(park, config, sink, Ledger(ledger), state_file, saved if resume else None)
+        if wait_committed > 0 and isinstance(sink, MqttSink):
+            sink.wait_committed(wait_committed)
     except SimulatorError as exc:
         err.print(f"[red]simulator:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 
+from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from core.park.models import Park
 from simulator import rand
 from simulator.devices import Sample
@@ -26,7 +27,7 @@ PENDING = "pending"
 class Limits:
     """The ingestor's limits (EMISSIONS_INGEST_*), so expectations match its config."""
 
-    max_payload_bytes: int = 256 * 1024
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_future_skew_s: int = 300
 
 

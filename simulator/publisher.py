@@ -1,25 +1,29 @@
-"""A thin paho-mqtt adapter: one persistent client per gateway, QoS 1, bounded window.
+"""The gateways' MQTT side: thousands of persistent clients on one event loop.
 
-Gateways log in with their own broker user (the gateway id) and password from the
-broker's password files in the state directory, exactly as the ACL expects.
-At most `window` messages per gateway are unacknowledged: paho's packet ids wrap
-at 65,535, and a long queue inside paho makes every PUBACK slower.
+Each gateway logs in with its own broker user (the gateway id) and password, as
+the ACL expects, with a persistent QoS 1 session. No thread per gateway: one loop
+thread drives every paho client over a selector (paho's external-loop API:
+loop_read, loop_write, loop_misc and the socket callbacks), and owns the
+store-and-forward buffer (simulator/buffer.py). Batches are numbered and kept on
+disk until the retained `committed` position covers them, republished after every
+reconnect and when the position is stuck for `resend_s` (doubling), and at most
+`window` are unacknowledged per gateway (paho's packet ids wrap at 65,535, and a
+long queue inside paho makes every PUBACK slower). A broker that goes away is
+waited for: publishing keeps buffering, clients reconnect.
 """
 
 from __future__ import annotations
 
-import threading
+import queue
 import time
-from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from core.logs import get_logger
 from core.paths import mqtt_password_file
+from simulator.buffer import Buffer
+from simulator.mqtt_loop import GatewayLoop
 
 log = get_logger("simulator")
 
@@ -29,7 +33,10 @@ class SimulatorError(RuntimeError):
 
 
 class Sink(Protocol):
-    def publish(self, gateway: str, topic: str, payload: bytes) -> None: ...
+    def publish(self, gateway: str, topic: str, payload: bytes, sequenced: bool = True) -> None:
+        """`sequenced`: a canonical JSON batch that takes part in end-to-end delivery;
+        anything else (a garbled message, another protocol's payload) is sent once."""
+
     def drain(self) -> None: ...
     def close(self) -> None: ...
 
@@ -37,7 +44,7 @@ class Sink(Protocol):
 class NullSink:
     """Publishes nothing: `--dry-run` (the ledger alone)."""
 
-    def publish(self, gateway: str, topic: str, payload: bytes) -> None:
+    def publish(self, gateway: str, topic: str, payload: bytes, sequenced: bool = True) -> None:
         return None
 
     def drain(self) -> None:
@@ -62,88 +69,87 @@ def gateway_passwords(state_dir: Path, gateways: Iterable[str]) -> dict[str, str
 
 
 class MqttSink:
+    """The runner's thread calls publish/drain; everything MQTT and SQLite happens on
+    the loop thread, fed through a bounded queue (back-pressure on the runner)."""
+
     def __init__(
         self,
         host: str,
         port: int,
         passwords: dict[str, str],
         *,
+        buffer_path: Path,
         window: int = 100,
         timeout_s: float = 60.0,
+        resend_s: float = 30.0,
     ) -> None:
-        self.host, self.port = host, port
-        self.passwords = passwords
-        self.window = window
         self.timeout_s = timeout_s
-        self.clients: dict[str, mqtt.Client] = {}
-        self.pending: dict[str, deque[mqtt.MQTTMessageInfo]] = {}
-
-    def _client(self, gateway: str) -> mqtt.Client:
-        client = self.clients.get(gateway)
-        if client is not None:
-            return client
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=gateway,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+        self._inbox: queue.Queue[tuple[str, str, bytes, bool]] = queue.Queue(maxsize=20_000)
+        self._loop = GatewayLoop(
+            host,
+            port,
+            passwords,
+            lambda: Buffer(buffer_path),
+            self._inbox,
+            window=window,
+            resend_s=resend_s,
         )
-        client.username_pw_set(gateway, self.passwords[gateway])
-        client.max_inflight_messages_set(self.window)
-        client.reconnect_delay_set(1, 10)
-        connected = threading.Event()
-        refused: list[str] = []
-
-        def on_connect(c: mqtt.Client, u: object, f: object, rc: object, p: object) -> None:
-            if getattr(rc, "is_failure", False):
-                refused.append(str(rc))
-            connected.set()
-
-        client.on_connect = on_connect
-        try:
-            client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise SimulatorError(
-                f"cannot reach the broker at {self.host}:{self.port}: {exc}"
-            ) from None
-        client.loop_start()
-        if not connected.wait(10) or refused:
-            client.loop_stop()
-            raise SimulatorError(f"broker refused gateway {gateway!r}: {refused or 'no CONNACK'}")
-        log.info("gateway_connected", gateway=gateway)
-        self.clients[gateway] = client
-        self.pending[gateway] = deque()
-        return client
+        self._submitted = 0
 
     def connect(self) -> None:
         """Log every gateway in now, so a wrong password or port fails before any work."""
-        for gateway in sorted(self.passwords):
-            self._client(gateway)
+        error = self._loop.start(timeout_s=max(10.0, len(self._loop.passwords) / 50))
+        if error is not None:
+            self._loop.stop()
+            raise SimulatorError(error)
+        log.info("gateways_connected", gateways=len(self._loop.passwords))
 
-    def publish(self, gateway: str, topic: str, payload: bytes) -> None:
-        client = self._client(gateway)
-        queue = self.pending[gateway]
-        queue.append(client.publish(topic, payload, qos=1))
-        while len(queue) > self.window:
-            self._wait(queue.popleft())
-
-    def _wait(self, info: mqtt.MQTTMessageInfo) -> None:
-        deadline = time.monotonic() + self.timeout_s
-        while not info.is_published():
-            if time.monotonic() > deadline:
-                raise SimulatorError("the broker acknowledged nothing for a minute")
+    def publish(self, gateway: str, topic: str, payload: bytes, sequenced: bool = True) -> None:
+        self._check()
+        self._submitted += 1
+        while True:
             try:
-                info.wait_for_publish(0.5)
-            except RuntimeError:  # sent while disconnected: paho resends it on reconnect
-                time.sleep(0.1)
+                self._inbox.put((gateway, topic, payload, sequenced), timeout=1.0)
+                break
+            except queue.Full:
+                self._check()
+        self._loop.wake()
 
     def drain(self) -> None:
-        for queue in self.pending.values():
-            while queue:
-                self._wait(queue.popleft())
+        """Until the broker acknowledged everything published so far. Waits through a
+        broker outage; fails only when nothing moved for `timeout_s`."""
+        self._wait(lambda: self._loop.settled(self._submitted), "acknowledged nothing")
+
+    def wait_committed(self, timeout_s: float | None = None) -> None:
+        """Until the service's `committed` positions cover everything buffered."""
+        self._wait(
+            lambda: self._loop.settled(self._submitted) and self._loop.unconfirmed == 0,
+            "committed nothing",
+            timeout_s,
+        )
+
+    @property
+    def unconfirmed(self) -> int:
+        """Batches in the buffer that no `committed` position covers yet."""
+        return self._loop.unconfirmed
+
+    @property
+    def reconnects(self) -> int:
+        return self._loop.reconnects
+
+    def _wait(self, done: object, what: str, timeout_s: float | None = None) -> None:
+        assert callable(done)
+        limit = self.timeout_s if timeout_s is None else timeout_s
+        while not done():
+            self._check()
+            if time.monotonic() - self._loop.progress_at > limit:
+                raise SimulatorError(f"the broker or the service {what} for {limit:.0f} s")
+            self._loop.changed.wait(0.2)
+            self._loop.changed.clear()
+
+    def _check(self) -> None:
+        if self._loop.error is not None:
+            raise SimulatorError(self._loop.error)
 
     def close(self) -> None:
-        for client in self.clients.values():
-            client.disconnect()
-            client.loop_stop()
-        self.clients.clear()
+        self._loop.stop()

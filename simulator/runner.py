@@ -30,6 +30,9 @@ from simulator.publisher import Sink
 
 log = get_logger("simulator")
 
+# Messages ingest cannot read a `seq` from: they stay out of end-to-end delivery.
+UNREADABLE = frozenset({"not_json", "oversized"})
+
 
 class Mode(StrEnum):
     realtime = "realtime"
@@ -219,7 +222,7 @@ class Runner:
                 settle_copy(m, m.original)
             else:
                 settle(m, now, self.config.limits, self.gateways.commissioned)
-            self.sink.publish(m.gateway, m.topic, m.payload)
+            self.sink.publish(m.gateway, m.topic, m.payload, sequenced=m.reason not in UNREADABLE)
             if self.ledger.enabled:
                 self.ledger.write(message_record(m, now))
             self.summary.messages += 1

@@ -142,6 +142,13 @@ class Broker:
             self.proc.wait(timeout=10)
             self.proc = None
 
+    def kill9(self) -> None:
+        """A crash: nothing saved since the last autosave survives."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
     def log(self) -> str:
         return (self.config_dir / "mosquitto.log").read_text(errors="replace")
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -58,20 +59,40 @@ class IngestProcess:
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self.healthy():
+            if self.ready():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ingest exited with {self.proc.returncode}")
             time.sleep(0.1)
-        raise TimeoutError("ingest did not become healthy")
+        raise TimeoutError("ingest did not become ready")
 
     def healthy(self) -> bool:
+        return self._ok("/healthz")
+
+    def ready(self) -> bool:
+        """The broker granted every subscription: what is published now reaches us."""
+        return self._ok("/readyz")
+
+    def _ok(self, path: str) -> bool:
         try:
-            url = f"http://127.0.0.1:{self.health_port}/healthz"
+            url = f"http://127.0.0.1:{self.health_port}{path}"
             with urllib.request.urlopen(url, timeout=1) as resp:
                 return bool(resp.status == 200)
         except OSError:
             return False
+
+    def messages_done(self) -> float:
+        """Messages the ingestor committed or quarantined (and acked) so far."""
+        for line in self.metrics().splitlines():
+            if line.startswith("emissions_ingest_messages_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    def wait_for_messages(self, expected: float, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.messages_done() < expected:
+            assert time.monotonic() < deadline, f"ingest stuck at {self.messages_done()}"
+            time.sleep(0.05)
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.health_port}/metrics"
@@ -96,9 +117,12 @@ def forget_session(broker: Broker, user: str) -> None:
         CallbackAPIVersion.VERSION2, client_id=user, clean_session=True, protocol=mqtt.MQTTv311
     )
     client.username_pw_set(user, broker.password(user))
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    time.sleep(0.2)
+    # The CONNACK of a clean session: the broker has dropped the old one by now.
+    assert connected.wait(10), "no CONNACK"
     client.disconnect()
     client.loop_stop()
 

@@ -20,6 +20,16 @@ class TestClient:
     disconnected: threading.Event = field(default_factory=threading.Event)
     messages: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
     pubacks: dict[int, ReasonCode] = field(default_factory=dict)
+    subacks: queue.Queue[tuple[int, list[ReasonCode]]] = field(default_factory=queue.Queue)
+
+    def subscribe(self, filters: list[str], timeout: float = 5.0) -> list[ReasonCode]:
+        """Subscribe at QoS 1 and return the broker's SUBACK codes: from then on,
+        a message published on these filters reaches this client."""
+        _, mid = self.client.subscribe([(f, 1) for f in filters])
+        while True:
+            got, codes = self.subacks.get(timeout=timeout)
+            if got == mid:
+                return codes
 
     def close(self) -> None:
         self.client.disconnect()
@@ -71,6 +81,7 @@ def connect(
     client.on_disconnect = on_disconnect
     client.on_message = on_message
     client.on_publish = on_publish
+    client.on_subscribe = lambda c, u, mid, codes, props: state.subacks.put((mid, list(codes)))
     client.connect("127.0.0.1", port)
     client.loop_start()
     if not state.connected.wait(timeout):

@@ -20,7 +20,7 @@ from core.park.repository import apply_park
 from core.settings import Settings
 from ingest.parse import MeterInfo, parse_message
 from tests.conftest import Broker
-from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all, settle
+from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -84,9 +84,9 @@ def test_every_message_ends_stored_or_quarantined(
         # Unique timestamps for reading-shaped payloads, so no two collide on (meter, ts).
         unique = str(1767571200 + n).encode()
         messages.append((topic, payload.replace(b'"AUTO"', unique) + b" " * (n % 2)))
+    before = proc.messages_done()
     publish_all(broker, gw, messages)
-    settle(engine, "quarantine", quiet_s=0.6)
-    settle(engine, quiet_s=0.4)
+    proc.wait_for_messages(before + len(messages))  # each one committed and acked
     registry = {meter: MeterInfo(meter, "NCK", "kWh", datetime(2020, 1, 1, tzinfo=UTC))}
     with engine.connect() as conn:
         for topic_, payload in messages:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ingest.parse import Limits, MeterInfo, Parsed, Reading, Reason, Rejection, parse_message
 
 PREFIX = "parks"
@@ -362,7 +363,7 @@ def test_oversized_boundary(limit: int) -> None:
 
 def test_oversized_default_limit_checked_before_decoding() -> None:
     limit = Limits().max_payload_bytes
-    assert limit == 256 * 1024
+    assert limit == DEFAULT_MAX_PAYLOAD_BYTES == 1024 * 1024
     assert_rejected(single(b"\xff" * (limit + 1)), Reason.oversized)
     assert_rejected(single(_padded({"ts": SPEC_TS, "value": 1}, limit + 1)), Reason.oversized)
     assert only_reading(single(_padded({"ts": SPEC_TS, "value": 1}, limit))).value == 1.0

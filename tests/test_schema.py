@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "readings",
     "quarantine",
     "reading_conflicts",
+    "gateway_positions",
     "data_quality_events",
     "accepted_intervals",
     "hourly_emissions",

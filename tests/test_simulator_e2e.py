@@ -57,6 +57,7 @@ def _simulate(broker: Broker, park_file: Path, ledger: Path) -> None:
         sys.executable, "-m", "core.cli", "simulate", "--mode", "accelerated",
         "--park", str(park_file), "--seed", "11", "--interval-s", "120",
         "--start", START.isoformat(), "--end", END.isoformat(), "--ledger", str(ledger),
+        "--buffer", str(ledger.with_suffix(".sqlite")),
     ]  # fmt: skip
     for spec in FAULTS:
         args += ["--fault", spec]
@@ -177,6 +178,12 @@ def test_a_simulated_day_is_stored_exactly_as_the_ledger_says(
     assert count(engine) == len(stored)
 
 
+def _latest(engine: Engine) -> float:
+    with engine.connect() as conn:
+        latest = conn.execute(text("SELECT max(ts) FROM readings")).scalar_one()
+    return latest.timestamp() if latest is not None else 0.0
+
+
 def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
     park_db: tuple[Settings, Engine], broker: Broker, test_park: Park, tmp_path: Path
 ) -> None:
@@ -188,7 +195,7 @@ def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
     args = [
         sys.executable, "-m", "core.cli", "simulate", "--mode", "realtime", "--backfill", "2m",
         "--park", str(park_file), "--interval-s", "5", "--jitter-s", "1", "--batch-s", "1",
-        "--ledger", str(ledger_file),
+        "--ledger", str(ledger_file), "--buffer", str(tmp_path / "buffer.sqlite"),
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -199,7 +206,12 @@ def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
     began = time.time()
     proc = subprocess.Popen(args, cwd=ROOT, env=env)
     try:
-        time.sleep(8)
+        # Stop once real time reached the store: a reading taken after the start.
+        deadline = time.monotonic() + 60
+        while _latest(engine) <= began + 3:
+            assert time.monotonic() < deadline, "real time never reached the store"
+            assert proc.poll() is None, "the simulator exited"
+            time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         stopped = time.time()

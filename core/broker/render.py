@@ -12,6 +12,7 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES, broker_packet_limit
 from core.broker.passwords import hash_password, new_password, verify_password
 from core.broker.users import BrokerUser, gateway_users, render_acl, service_users
 from core.park.models import Park
@@ -25,8 +26,17 @@ class BrokerLimits:
 
     max_queued_messages: int = 5_000_000
     max_inflight_messages: int = 20_000
-    max_packet_size: int = 1_048_576
-    autosave_interval_s: int = 5
+    max_packet_size: int = broker_packet_limit(DEFAULT_MAX_PAYLOAD_BYTES)
+    # Mosquitto writes its whole state at most this often and never per message: a
+    # crash loses what arrived since. 1 s is the smallest window it offers without
+    # rewriting the file on every change (autosave_on_changes); gateways that number
+    # their batches close the rest (SPEC section 3, end-to-end delivery).
+    autosave_interval_s: int = 1
+
+    @classmethod
+    def for_payload(cls, max_payload_bytes: int) -> BrokerLimits:
+        """Limits whose max_packet_size lets ingest's largest payload through."""
+        return cls(max_packet_size=broker_packet_limit(max_payload_bytes))
 
 
 def render_conf(
@@ -46,6 +56,7 @@ use_username_as_clientid true
 persistence true
 persistence_location {out_dir / "data"}/
 autosave_interval {limits.autosave_interval_s}
+autosave_on_changes false
 pid_file {out_dir / "mosquitto.pid"}
 
 max_queued_messages {limits.max_queued_messages}

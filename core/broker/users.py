@@ -43,7 +43,10 @@ def service_users(prefix: str) -> list[BrokerUser]:
     data = (f"{prefix}/+/meters/+", f"{prefix}/+/gateways/+", *DEVICE_FILTERS)
     published = (f"{prefix}/+/emissions/live", f"{prefix}/+/alerts/#")
     return [
-        *(BrokerUser(name, read=data) for name in INGEST_USERS),
+        *(
+            BrokerUser(name, read=data, write=(f"{prefix}/+/gateways/+/committed",))
+            for name in INGEST_USERS
+        ),
         BrokerUser("svc-engine", write=(f"{prefix}/+/emissions/live",)),
         BrokerUser("svc-alerts", write=(f"{prefix}/+/alerts/#",)),
         BrokerUser("svc-viewer", read=published),
@@ -102,6 +105,8 @@ def render_acl(users: list[BrokerUser], prefix: str) -> str:
         "# Patterns apply to every user. A gateway may publish its own status (e.g. its",
         "# MQTT last will) and nobody else's; status topics are not ingested.",
         f"pattern write {prefix}/+/gateways/%u/status",
+        "# Each gateway reads its own committed position (published by ingest, retained).",
+        f"pattern read {prefix}/+/gateways/%u/committed",
         "",
     ]
     return "\n".join(lines)

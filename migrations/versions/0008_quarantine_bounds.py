@@ -11,14 +11,14 @@ what the per-gateway rate limit dropped, replay marks, an index for retention.
   and hour, so nothing is lost without a trace.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
