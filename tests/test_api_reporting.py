@@ -138,9 +138,13 @@ def test_roadmap_status_windows_and_forecast(db: Connection) -> None:
 
 
 def _main_meters(conn: Connection, site: str) -> int:
+    """The meters the emissions' coverage expects: active, main, not production output."""
     return int(
         conn.execute(
-            text("SELECT count(*) FROM meters WHERE site_id = :s AND active AND parent_id IS NULL"),
+            text(
+                "SELECT count(*) FROM meters WHERE site_id = :s AND active AND parent_id IS NULL "
+                "AND kind NOT IN ('production', 'production_pcs')"
+            ),
             {"s": site},
         ).scalar_one()
     )
