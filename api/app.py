@@ -18,6 +18,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.console import console_error, is_console
+from api.console import mount as mount_console
 from api.hourly_cache import HourlyCache
 from api.metrics import RequestMetrics
 from api.routes import alerts, emissions, health, inventory, meters, quarantine, roadmap
@@ -57,10 +59,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.hourly_cache = HourlyCache(settings.api_hourly_cache_mb * 1024 * 1024)
     for module in (health, emissions, roadmap, inventory, meters, alerts, quarantine):
         app.include_router(module.router)
+    mount_console(app, settings)
     app.add_middleware(RequestMetrics)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_console(request):
+            return console_error(request, exc)
         if exc.status_code == 400:  # an unparsable body: a bad parameter like any other
             error = {"loc": ["body"], "msg": str(exc.detail), "type": "value_error"}
             return JSONResponse({"detail": [error]}, 422)

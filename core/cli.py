@@ -15,6 +15,7 @@ import yaml
 
 from alerts import cli as alerts_cli
 from api import cli as api_cli
+from api.console import cli as console_cli
 from core import migrate
 from core.broker.render import render_broker
 from core.cli_support import err, load_settings, out
@@ -46,6 +47,7 @@ app.add_typer(engine_cli.app, name="engine")
 app.command("api")(api_cli.serve)
 app.add_typer(api_cli.keys_app, name="apikey")
 app.add_typer(alerts_cli.app, name="alerts")
+app.add_typer(console_cli.app, name="user")
 
 ParkFile = Annotated[Path, typer.Argument(help="Park configuration YAML file.")]
 

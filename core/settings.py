@@ -113,8 +113,19 @@ class Settings(BaseSettings):
     alerts_round_backoff_s: float = Field(default=60.0, ge=0)  # doubles each round
     alerts_repeat_s: int = Field(default=86_400, ge=0)  # 0: never repeat a firing alert
 
+    # Console (docs/console.md): session cookies are signed with
+    # EMISSIONS_CONSOLE_SECRET_KEY or the state file secrets/console_secret_key.
+    console_secret_key: SecretStr | None = None
+    console_cookie_secure: bool = False  # set true behind HTTPS
+    console_session_hours: float = Field(default=12.0, gt=0)
+
     @field_validator(
-        "db_password", "mqtt_password", "admin_api_key", "alerts_webhook_secret", mode="before"
+        "db_password",
+        "mqtt_password",
+        "admin_api_key",
+        "alerts_webhook_secret",
+        "console_secret_key",
+        mode="before",
     )
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:

@@ -39,6 +39,7 @@ EXPECTED_TABLES = {
     "alert_outbox",
     "alert_deliveries",
     "alert_dead_letters",
+    "console_users",
 }
 
 
@@ -54,7 +55,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
         migrate.upgrade(eng)
         with eng.connect() as conn:
             assert _tables(conn) == EXPECTED_TABLES
-        assert migrate.current_revision(eng) == "0006"
+        assert migrate.current_revision(eng) == "0011"
         migrate.downgrade(eng, "base")
         with eng.connect() as conn:
             assert _tables(conn) == set()
@@ -64,7 +65,7 @@ def test_upgrade_downgrade_upgrade(database_factory: Callable[[], Settings]) -> 
             assert hypertables == 0
         assert migrate.current_revision(eng) is None
         migrate.upgrade(eng)
-        assert migrate.current_revision(eng) == "0006"
+        assert migrate.current_revision(eng) == "0011"
     finally:
         eng.dispose()
 
