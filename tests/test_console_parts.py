@@ -45,15 +45,16 @@ def test_users_store_argon2_hashes_and_disabling_ends_sessions(
         assert authenticate_user(conn, "nobody", PASSWORD) is None
         assert tenant.principal.enterprise_id == "NCK-WWTP" and tenant.principal.is_tenant
         assert user.principal.name == "user:op"
-        for bad in (
-            lambda: create_user(conn, "op", PASSWORD, Role.operator),
-            lambda: create_user(conn, "short", "short", Role.operator),
-            lambda: create_user(conn, "t2", PASSWORD, Role.tenant),
-            lambda: create_user(conn, "t3", PASSWORD, Role.tenant, "NOPE"),
-            lambda: create_user(conn, "bad name", PASSWORD, Role.admin),
-        ):
+        bad: list[tuple[str, str, Role, str | None]] = [
+            ("op", PASSWORD, Role.operator, None),  # exists
+            ("short", "short", Role.operator, None),
+            ("t2", PASSWORD, Role.tenant, None),
+            ("t3", PASSWORD, Role.tenant, "NOPE"),
+            ("bad name", PASSWORD, Role.admin, None),
+        ]
+        for name, password, role, enterprise in bad:
             with pytest.raises(UserError):
-                bad()
+                create_user(conn, name, password, role, enterprise)
         assert disable_user(conn, "op")
         assert not disable_user(conn, "op")
         assert active_user(conn, user.id) is None
