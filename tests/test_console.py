@@ -104,6 +104,10 @@ def test_overview_shows_the_api_numbers(env: ApiEnv, console: Console, chromium:
     page = sign_in(chromium, console.url, "operator")
     page.goto(console.url + "/console/overview?site=NCK")
     _shot(page, "overview")
+    if SHOTS:  # the same page on a tablet
+        page.set_viewport_size({"width": 820, "height": 1180})
+        _shot(page, "overview-tablet")
+        page.set_viewport_size({"width": 1280, "height": 900})
     status = console.api("/v1/roadmap/status", env.keys["operator"], site="NCK").json()
     for window in ("today", "month_to_date", "year_to_date"):
         actual = _value(page, f"#{window} .actual")
@@ -183,6 +187,8 @@ def test_tenant_gets_404_for_another_enterprise(console: Console, chromium: Brow
         console.url + "/console/downloads/inventory.csv?site=NCK&enterprise=NCK-WWTP&year=2025"
     )
     assert own.status == 200
+    bad = page.request.get(console.url + "/console/downloads/inventory.csv?site=NCK&year=soon")
+    assert bad.status == 422 and "year" in bad.text() and "<html" in bad.text()
     page.close()
 
 
@@ -267,6 +273,9 @@ def test_admin_pages_and_forms(env: ApiEnv, console: Console, chromium: Browser)
     assert rows == [f"q-{q['id']}" for q in api]
     page.goto(console.url + "/console/alerts?site=NCK&state=all")
     _shot(page, "alerts")
+    every = console.api("/v1/alerts", env.keys["admin"], site="NCK", state="all").json()["items"]
+    rows = page.locator("table.alerts tbody tr").evaluate_all("rs => rs.map(r => r.id)")
+    assert rows == [f"alert-{a['id']}" for a in every]
     page.goto(console.url + "/console/factors?site=NCK")
     _shot(page, "factors")
     factor = page.locator("section[id^=factor-]").first
