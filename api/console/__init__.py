@@ -25,7 +25,7 @@ def is_console(request: Request) -> bool:
 
 
 def console_error(request: Request, exc: HTTPException) -> Response:
-    return error_page(request, exc)  # type: ignore[arg-type]
+    return error_page(request, exc)
 
 
 def mount(app: FastAPI, settings: Settings) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Connection, text
+from starlette.exceptions import HTTPException
 
 from api.console.i18n import environment, pick_locale
 from api.console.session import Cookies
