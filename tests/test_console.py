@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import text
 
 from core.park.models import Park
+from core.reporting import actual_tco2e
 from core.settings import Settings
 from tests import api_support
 from tests.api_support import ApiEnv
@@ -126,6 +127,18 @@ def test_overview_shows_the_api_numbers(env: ApiEnv, console: Console, chromium:
     assert shown == [f"alert-{a['id']}" for a in alerts["items"]]
     share = page.locator("#by-share tbody tr").first.get_attribute("data-enterprise")
     assert share == "NCK-STL1"  # the steel works emit the most
+    ytd = status["year_to_date"]
+    with env.engine.connect() as conn:
+        for enterprise in ("NCK-STL1", "NCK-WWTP"):
+            expected = actual_tco2e(
+                conn,
+                "NCK",
+                datetime.fromisoformat(ytd["start"]),
+                datetime.fromisoformat(ytd["end"]),
+                enterprise_id=enterprise,
+            )
+            shown = _value(page, f"#by-share tr[data-enterprise='{enterprise}'] td.n")
+            assert shown == pytest.approx(expected, rel=1e-12) and shown > 0
     page.close()
 
 

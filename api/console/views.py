@@ -16,7 +16,7 @@ from api.repository import hourly as hourly_repo
 from api.repository import meters as meters_repo
 from api.repository.totals import yearly_actuals
 from api.scope import Scope
-from core.reporting import RoadmapStatus, SiteRoadmap, actual_tco2e, budget_tco2e
+from core.reporting import RoadmapStatus, SiteRoadmap, budget_tco2e
 from core.reporting import roadmap_status as compute_status
 from core.reporting import trajectory as roadmap_line
 from engine.repository import live_rates
@@ -90,20 +90,37 @@ class EnterpriseRank:
 def enterprise_ranks(
     conn: Connection, site: str, status: RoadmapStatus, end: datetime
 ) -> list[EnterpriseRank]:
-    """Each enterprise's share of the site's year to date and its week-on-week drift,
-    from the same sums as the roadmap status (core.reporting.actual_tco2e)."""
-    rows = conn.execute(
-        text("SELECT id, name FROM enterprises WHERE site_id = :s AND active ORDER BY id"),
-        {"s": site},
-    ).all()
+    """Each enterprise's share of the site's year to date and its week-on-week drift:
+    the sums of core.reporting.actual_tco2e (the enterprise rollups, hours starting
+    in each window), for every enterprise in one grouped query."""
     ytd = status.year_to_date
+    rows = conn.execute(
+        text(
+            "SELECT e.id, e.name, "
+            "coalesce(sum(h.co2e_kg) FILTER (WHERE h.hour >= :ya AND h.hour < :yb), 0), "
+            "coalesce(sum(h.co2e_kg) FILTER (WHERE h.hour >= :la AND h.hour < :lb), 0), "
+            "coalesce(sum(h.co2e_kg) FILTER (WHERE h.hour >= :pa AND h.hour < :la), 0) "
+            "FROM enterprises e LEFT JOIN enterprise_hourly h ON h.enterprise_id = e.id "
+            "AND h.site_id = e.site_id AND h.hour >= least(:ya, :pa) "
+            "AND h.hour < greatest(:yb, :lb) "
+            "WHERE e.site_id = :s AND e.active GROUP BY e.id, e.name ORDER BY e.id"
+        ),
+        {
+            "s": site,
+            "ya": ytd.start,
+            "yb": ytd.end,
+            "la": end - WEEK,
+            "lb": end,
+            "pa": end - 2 * WEEK,
+        },
+    ).all()
     ranks = []
-    for r in rows:
-        mine = actual_tco2e(conn, site, ytd.start, ytd.end, enterprise_id=r.id)
-        last = actual_tco2e(conn, site, end - WEEK, end, enterprise_id=r.id)
-        prev = actual_tco2e(conn, site, end - 2 * WEEK, end - WEEK, enterprise_id=r.id)
+    for ent_id, name, ytd_kg, last_kg, prev_kg in rows:
+        mine = float(ytd_kg) / 1000.0
         share = mine / ytd.actual_tco2e if ytd.actual_tco2e > 0 else None
-        ranks.append(EnterpriseRank(r.id, r.name, mine, share, last, prev))
+        ranks.append(
+            EnterpriseRank(ent_id, name, mine, share, float(last_kg) / 1000, float(prev_kg) / 1000)
+        )
     return ranks
 
 
