@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
+from starlette.responses import Response
 from typer.testing import CliRunner
 
 from api.auth import Role
@@ -106,6 +107,20 @@ def test_session_cookie_is_signed_and_production_needs_a_key(tmp_path: Path) -> 
     assert a._session.loads(a._session.dumps(7)) == 7
     with pytest.raises(Exception, match="Signature"):
         b._session.loads(a._session.dumps(7))
+
+
+def test_cookies_are_httponly_lax_and_secure_when_configured(tmp_path: Path) -> None:
+    for secure in (False, True):
+        settings = Settings(
+            state_dir=tmp_path, console_secret_key=SecretStr("k"), console_cookie_secure=secure
+        )
+        response = Response()
+        Cookies(settings).start_session(response, 1)
+        headers = response.headers.getlist("set-cookie")
+        assert len(headers) == 2  # the session and a fresh CSRF token
+        for header in headers:
+            assert "HttpOnly" in header and "SameSite=lax" in header
+            assert ("Secure" in header) is secure
 
 
 def test_numbers_and_dates_follow_the_locale() -> None:
