@@ -127,14 +127,14 @@ def test_overview_shows_the_api_numbers(env: ApiEnv, console: Console, chromium:
     assert shown == [f"alert-{a['id']}" for a in alerts["items"]]
     share = page.locator("#by-share tbody tr").first.get_attribute("data-enterprise")
     assert share == "NCK-STL1"  # the steel works emit the most
-    ytd = status["year_to_date"]
+    mtd = status["month_to_date"]
     with env.engine.connect() as conn:
         for enterprise in ("NCK-STL1", "NCK-WWTP"):
             expected = actual_tco2e(
                 conn,
                 "NCK",
-                datetime.fromisoformat(ytd["start"]),
-                datetime.fromisoformat(ytd["end"]),
+                datetime.fromisoformat(mtd["start"]),
+                datetime.fromisoformat(mtd["end"]),
                 enterprise_id=enterprise,
             )
             shown = _value(page, f"#by-share tr[data-enterprise='{enterprise}'] td.n")

@@ -25,7 +25,7 @@ VI = {
     "Enterprise %(e)s": "Doanh nghiệp %(e)s",
     "Enterprises by drift (last 7 days against the 7 before)": "Doanh nghiệp theo độ lệch "
     "(7 ngày qua so với 7 ngày trước đó)",
-    "Enterprises by share of the year to date": "Doanh nghiệp theo tỷ trọng từ đầu năm",
+    "Enterprises by share of the month to date": "Doanh nghiệp theo tỷ trọng từ đầu tháng",
     "Estimated": "Ước tính",
     "Estimated share": "Tỷ lệ ước tính",
     "Estimated share: hours of the last 30 days priced across a data gap.": "Tỷ lệ ước tính: "

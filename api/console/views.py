@@ -74,8 +74,8 @@ def hourly_points(
 class EnterpriseRank:
     id: str
     name: str
-    ytd_tco2e: float
-    share: float | None  # of the site's year to date
+    mtd_tco2e: float
+    share: float | None  # of the site's month to date
     last_7d_tco2e: float
     previous_7d_tco2e: float
 
@@ -90,10 +90,12 @@ class EnterpriseRank:
 def enterprise_ranks(
     conn: Connection, site: str, status: RoadmapStatus, end: datetime
 ) -> list[EnterpriseRank]:
-    """Each enterprise's share of the site's year to date and its week-on-week drift:
+    """Each enterprise's share of the site's month to date and its week-on-week drift:
     the sums of core.reporting.actual_tco2e (the enterprise rollups, hours starting
     in each window), for every enterprise in one grouped query."""
-    ytd = status.year_to_date
+    # The month, not the year: a year-long window made the enterprise rollups (about
+    # 300,000 rows a site-year) the overview's largest scan (bench/console.py).
+    month = status.month_to_date
     rows = conn.execute(
         text(
             "SELECT e.id, e.name, "
@@ -107,17 +109,17 @@ def enterprise_ranks(
         ),
         {
             "s": site,
-            "ya": ytd.start,
-            "yb": ytd.end,
+            "ya": month.start,
+            "yb": month.end,
             "la": end - WEEK,
             "lb": end,
             "pa": end - 2 * WEEK,
         },
     ).all()
     ranks = []
-    for ent_id, name, ytd_kg, last_kg, prev_kg in rows:
-        mine = float(ytd_kg) / 1000.0
-        share = mine / ytd.actual_tco2e if ytd.actual_tco2e > 0 else None
+    for ent_id, name, mtd_kg, last_kg, prev_kg in rows:
+        mine = float(mtd_kg) / 1000.0
+        share = mine / month.actual_tco2e if month.actual_tco2e > 0 else None
         ranks.append(
             EnterpriseRank(ent_id, name, mine, share, float(last_kg) / 1000, float(prev_kg) / 1000)
         )
