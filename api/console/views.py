@@ -164,7 +164,9 @@ def overview(
         actuals=[actual_by_year.get(y) for y, _ in line],
         week=hourly_points(conn, scope, a, b, cache, roadmap),
         by_share=sorted(ranks, key=lambda r: -(r.share or 0)),
-        by_drift=sorted(ranks, key=lambda r: (r.drift is None, -(r.drift or 0.0))),
+        by_drift=sorted(
+            ranks, key=lambda r: (r.drift is None, -(r.drift or 0.0), -r.last_7d_tco2e)
+        ),
         open_alerts=alerts_repo.list_alerts(conn, site, "open", None, 50, 0),
     )
 
