@@ -22,7 +22,8 @@ if [[ ! -s "$DEMO_PASSWORD_FILE" ]]; then
     (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(15))' \
         >"$DEMO_PASSWORD_FILE")
 fi
-if ! "$EMISSIONS" user list | grep -q "$DEMO_USER"; then
+USERS="$("$EMISSIONS" user list)"
+if [[ "$USERS" != *"$DEMO_USER"* ]]; then
     "$EMISSIONS" user create "$DEMO_USER" --role admin --language vi \
         --password-file "$DEMO_PASSWORD_FILE"
 fi
