@@ -20,6 +20,8 @@ from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.body_limit import BodyLimit
+from api.console import console_error, invalid_form, is_console
+from api.console import mount as mount_console
 from api.errors import excerpt, short_errors
 from api.hourly_cache import HourlyCache
 from api.metrics import RequestMetrics
@@ -64,16 +66,21 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     for module in (health, emissions, roadmap, inventory, meters, alerts, quarantine, reports):
         app.include_router(module.router)
+    mount_console(app, settings)
     # Added first, so it runs inside the metrics: a refused body is counted too.
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestMetrics)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if is_console(request):
+            return invalid_form(request, exc)
         return JSONResponse({"detail": short_errors(exc.errors())}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_console(request):
+            return console_error(request, exc)
         if exc.status_code == 400:  # an unparsable body: a bad parameter like any other
             error = {"loc": ["body"], "msg": excerpt(str(exc.detail), 300), "type": "value_error"}
             return JSONResponse({"detail": [error]}, 422)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from alerts import cli as alerts_cli
 from api import cli as api_cli
+from api.console import cli as console_cli
 from core import migrate
 from core.broker.render import BrokerLimits, render_broker
 from core.cli_support import err, load_settings, out
@@ -93,6 +94,7 @@ app.add_typer(api_cli.keys_app, name="apikey")
 app.add_typer(alerts_cli.app, name="alerts")
 app.add_typer(reports_cli.app, name="report")
 app.add_typer(quarantine_cli.app, name="quarantine")
+app.add_typer(console_cli.app, name="user")
 
 ParkFile = Annotated[Path, typer.Argument(help="Park configuration YAML file.")]
 

@@ -138,8 +138,19 @@ class Settings(BaseSettings):
     alerts_round_backoff_s: float = Field(default=60.0, ge=0)  # doubles each round
     alerts_repeat_s: int = Field(default=86_400, ge=0)  # 0: never repeat a firing alert
 
+    # Console (docs/console.md): session cookies are signed with
+    # EMISSIONS_CONSOLE_SECRET_KEY or the state file secrets/console_secret_key.
+    console_secret_key: SecretStr | None = None
+    console_cookie_secure: bool = False  # set true behind HTTPS
+    console_session_hours: float = Field(default=12.0, gt=0)
+
     @field_validator(
-        "db_password", "mqtt_password", "admin_api_key", "alerts_webhook_secret", mode="before"
+        "db_password",
+        "mqtt_password",
+        "admin_api_key",
+        "alerts_webhook_secret",
+        "console_secret_key",
+        mode="before",
     )
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
@@ -176,12 +187,19 @@ class Settings(BaseSettings):
     mqtt_password_file: Path | None = None
     admin_api_key_file: Path | None = None
     alerts_webhook_secret_file: Path | None = None
+    console_secret_key_file: Path | None = None
 
     @model_validator(mode="after")
     def _load_secret_files(self) -> Self:
         """Fill unset secrets from their *_FILE, then from the generated files in the
         state directory."""
-        for name in ("db_password", "mqtt_password", "admin_api_key", "alerts_webhook_secret"):
+        for name in (
+            "db_password",
+            "mqtt_password",
+            "admin_api_key",
+            "alerts_webhook_secret",
+            "console_secret_key",
+        ):
             path: Path | None = getattr(self, f"{name}_file")
             if getattr(self, name) is None and path is not None:
                 try:

@@ -15,6 +15,20 @@ log "applying database migrations"
 log "applying the park configuration config/park.yaml"
 "$EMISSIONS" config apply config/park.yaml
 
+# A console user for the demo: its generated password lives with the other secrets
+# in the state directory, never in the repository.
+DEMO_USER=demo-admin
+DEMO_PASSWORD_FILE="$SECRETS_DIR/console_demo_password"
+if [[ ! -s "$DEMO_PASSWORD_FILE" ]]; then
+    (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(15))' \
+        >"$DEMO_PASSWORD_FILE")
+fi
+USERS="$("$EMISSIONS" user list)"
+if [[ "$USERS" != *"$DEMO_USER"* ]]; then
+    "$EMISSIONS" user create "$DEMO_USER" --role admin --language vi \
+        --password-file "$DEMO_PASSWORD_FILE"
+fi
+
 summary() {
     local license
     license="$(cat "$STATE_DIR/timescaledb.license" 2>/dev/null || echo unknown)"
@@ -26,6 +40,7 @@ What runs where
   ingest   emissions ingest (health and metrics on http://127.0.0.1:9101/healthz, /metrics)
   engine   emissions engine run (http://127.0.0.1:9102/healthz, /metrics; live rate on parks/{site}/emissions/live)
   api      emissions api on http://127.0.0.1:8000 (docs /docs, /healthz, /readyz, /metrics; a key: emissions apikey create NAME --role admin)
+  console  http://127.0.0.1:8000/console/ (sign in as $DEMO_USER, password: $(cat "$DEMO_PASSWORD_FILE"); more users: emissions user create NAME --role operator)
   alerts   emissions alerts run (http://127.0.0.1:9103/healthz, /metrics; retained changes on parks/{site}/alerts/{rule})
   metrics  Prometheus on http://127.0.0.1:9090 (scrapes the above; service-health rules in docker/prometheus/rules/)
   state    $STATE_DIR (secrets in $SECRETS_DIR, logs in $LOG_DIR)

@@ -39,6 +39,8 @@ install_packages() {
         ca-certificates shellcheck
         # promtool (Prometheus rule tests) and Alertmanager (the alerts' real peer in tests)
         prometheus prometheus-alertmanager
+        # The console's browser tests: Playwright drives Debian's headless Chromium
+        chromium chromium-driver fonts-dejavu-core
     )
     apt_install_missing "${pkgs[@]}"
     # The server version is only known once `postgresql` is installed.

@@ -46,6 +46,7 @@ EXPECTED_TABLES = {
     "production_allocations",
     "report_submissions",
     "quarantine_drops",
+    "console_users",
 }
 
 

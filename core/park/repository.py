@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
@@ -292,3 +293,38 @@ def read_park(conn: Connection) -> dict[str, Any]:
             )
         sites.append(site)
     return {"factors": factors, "sites": sites}
+
+
+def publish_factor_value(
+    conn: Connection,
+    factor_key: str,
+    valid_from: datetime,
+    kgco2e_per_unit: float,
+    source: str,
+    published_at: datetime,
+) -> bool:
+    """Publish (or revise) one value of an existing factor, as `config apply` does for
+    the file's values: the hours it covers are marked for the engine to restate.
+    False when the factor is unknown."""
+    if (
+        conn.execute(
+            text("SELECT 1 FROM emission_factors WHERE key = :k"), {"k": factor_key}
+        ).first()
+        is None
+    ):
+        return False
+    if _upsert(
+        conn,
+        ApplySummary(),
+        "emission_factor_values",
+        ("factor_key", "valid_from"),
+        {
+            "factor_key": factor_key,
+            "valid_from": valid_from,
+            "published_at": published_at,
+            "kgco2e_per_unit": kgco2e_per_unit,
+            "source": source,
+        },
+    ):
+        mark_factor_hours(conn, factor_key, valid_from)
+    return True

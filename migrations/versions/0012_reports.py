@@ -11,14 +11,14 @@ unique index on (chain, previous_hash) lets only one submission follow another,
 so two concurrent submissions cannot fork an enterprise's chain.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

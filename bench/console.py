@@ -1,0 +1,188 @@
+"""Console benchmark: render time of the park overview page (issue 16).
+
+A throw-away database gets the sample park (config/park.yaml) and a full year of
+meter-hours for every meter, ending at the current hour, so that the overview's
+today / month / year to date, its 7-day chart and the enterprise ranking all have
+data (loaded as in bench/api.py, totals by the engine's `refresh_totals`).
+`emissions api` runs as a subprocess (uvicorn, one worker); this process signs in
+as a console user over HTTP (CSRF token and all) and asks for
+GET /console/overview?site=NCK over one keep-alive connection, timing from
+sending the request to the last byte of the HTML.
+
+It prints a table, writes bench/results/console-<UTC timestamp>.json (git-ignored)
+and prints that path. Goal: p99 <= 500 ms for the overview.
+
+    .venv/bin/python -m bench.console [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)
+
+from rich.table import Table  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from api.auth import Role  # noqa: E402
+from api.console.users import create_user  # noqa: E402
+from bench.api import LOAD, get, measure  # noqa: E402
+from bench.ingest import (  # noqa: E402
+    console,
+    create_database,
+    environment,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
+from core.park.loader import load_park  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from engine.rollups import refresh_totals  # noqa: E402
+
+SITE = "NCK"
+GOAL_P99_MS = 500.0
+PASSWORD = secrets.token_urlsafe(16)
+
+
+def load(settings: Settings, start: datetime, end: datetime) -> dict[str, int]:
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(LOAD), {"a": start, "b": end})
+            pairs = conn.execute(
+                text("SELECT DISTINCT site_id, enterprise_id FROM meters ORDER BY 1, 2")
+            ).all()
+        for site, enterprise in pairs:
+            with engine.begin() as conn:
+                refresh_totals(conn, site, enterprise, start, end)
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+            create_user(conn, "bench", PASSWORD, Role.operator, locale="vi")
+            return {
+                t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())  # noqa: S608
+                for t in ("hourly_emissions", "enterprise_hourly", "site_hourly")
+            }
+    finally:
+        engine.dispose()
+
+
+def _cookie(response: http.client.HTTPResponse, name: str) -> str:
+    for header in response.headers.get_all("Set-Cookie") or []:
+        if header.startswith(name + "="):
+            return header.split(";", 1)[0]
+    raise RuntimeError(f"no {name} cookie in the answer")
+
+
+def sign_in(client: http.client.HTTPConnection) -> str:
+    """The Cookie header of a signed-in session, obtained as a browser would."""
+    client.request("GET", "/console/signin")
+    page = client.getresponse()
+    html = page.read().decode()
+    csrf_cookie = _cookie(page, "pem_csrf")
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    if match is None:
+        raise RuntimeError("no CSRF token on the sign-in page")
+    body = urlencode({"username": "bench", "password": PASSWORD, "csrf": match.group(1)})
+    client.request(
+        "POST",
+        "/console/signin",
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": csrf_cookie},
+    )
+    answer = client.getresponse()
+    answer.read()
+    if answer.status != 303:
+        raise RuntimeError(f"sign-in answered {answer.status}")
+    return f"{_cookie(answer, 'pem_session')}; {_cookie(answer, 'pem_csrf')}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100, help="overview requests")
+    args = parser.parse_args()
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=365)
+    park = load_park(ROOT / "config" / "park.yaml")
+    with contextlib.ExitStack() as stack:
+        settings = create_database(park, stack)
+        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
+        started = time.perf_counter()
+        counts = load(settings, start, end)
+        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        env = {
+            **os.environ,
+            "EMISSIONS_DB_NAME": settings.db_name,
+            "EMISSIONS_CONSOLE_SECRET_KEY": secrets.token_urlsafe(32),
+            "EMISSIONS_LOG_LEVEL": "WARNING",
+        }
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "emissions"), "api", "--port", str(port)],
+            env=env,
+            start_new_session=True,
+        )
+        stack.callback(stop_process, proc)
+        wait_for_port(port, proc, timeout=90)
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        stack.callback(client.close)
+        headers = {"Cookie": sign_in(client)}
+        url = f"/console/overview?site={SITE}"
+        started = time.perf_counter()
+        first = get(client, url, headers)
+        cold_ms = round((time.perf_counter() - started) * 1000, 2)
+        if b'id="year_to_date"' not in first:
+            raise RuntimeError("the overview did not render")
+        results: dict[str, Any] = {
+            "overview": {
+                "first_request_ms": cold_ms,
+                **measure(client, url, headers, args.requests),
+            }
+        }
+    r = results["overview"]
+    table = Table("page", "n", "bytes", "p50 ms", "p99 ms", "mean ms", "goal")
+    table.add_row(
+        "overview",
+        str(r["requests"]),
+        f"{r['bytes']:,}",
+        f"{r['p50_ms']:.1f}",
+        f"{r['p99_ms']:.1f}",
+        f"{r['mean_ms']:.1f}",
+        f"p99 <= {GOAL_P99_MS:.0f} ms",
+    )
+    console.print(table)
+    console.print(f"first (cold) request {cold_ms:.0f} ms; load average {os.getloadavg()[0]:.2f}")
+    out = ROOT / "bench" / "results" / f"console-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "console",
+        "at": datetime.now(UTC).isoformat(),
+        "window": [start.isoformat(), end.isoformat()],
+        "loaded": counts,
+        "results": results,
+        "goal": {"overview_p99_ms": GOAL_P99_MS},
+        "met": r["p99_ms"] <= GOAL_P99_MS,
+        "environment": environment(Settings()),
+        "load_average": os.getloadavg(),
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
