@@ -328,3 +328,62 @@ def test_admin_pages_and_forms(env: ApiEnv, console: Console, chromium: Browser)
     refused = operator.request.get(console.url + "/console/quarantine?site=NCK")
     assert refused.status == 403
     operator.close()
+
+
+def test_replay_from_the_console_stores_the_message_and_marks_the_row(
+    env: ApiEnv, console: Console, chromium: Browser
+) -> None:
+    """A message quarantined before its meter was known is replayed by an admin's
+    form: its reading ends stored, and the row stays, marked replayed."""
+    ts = (datetime.now(UTC) - timedelta(minutes=37)).replace(second=17, microsecond=0)
+    payload = f'{{"ts": "{ts.isoformat()}", "value": 4321.5}}'.encode()
+    with env.engine.begin() as conn:
+        row_id = conn.execute(
+            text(
+                "INSERT INTO quarantine (topic, site_id, reason, detail, payload, payload_sha256) "
+                "VALUES ('parks/NCK/meters/NCK-WWTP-W-01', 'NCK', 'unknown_meter', "
+                "'registered later', :p, sha256(:p)) RETURNING id"
+            ),
+            {"p": payload},
+        ).scalar_one()
+    page = sign_in(chromium, console.url, "admin")
+    page.goto(console.url + "/console/quarantine?site=NCK")
+    page.check(f"#q-{row_id} input[name=ids]")
+    with page.expect_navigation():
+        page.click("#replay button.replay")
+    expect(page.locator("#note")).to_contain_text("replayed 1 of 1")
+    expect(page.locator(f"#q-{row_id} td.replayed")).to_contain_text("stored 1")
+    page.close()
+    with env.engine.connect() as conn:
+        value = conn.execute(
+            text("SELECT value FROM readings WHERE meter_id = 'NCK-WWTP-W-01' AND ts = :ts"),
+            {"ts": ts},
+        ).scalar_one()
+        replayed = conn.execute(
+            text("SELECT replayed_at IS NOT NULL FROM quarantine WHERE id = :i"), {"i": row_id}
+        ).scalar_one()
+    assert value == 4321.5
+    assert replayed
+
+
+def test_ghg_inventory_downloads_follow_the_api_scope(console: Console, chromium: Browser) -> None:
+    year = datetime.now(UTC).year
+    admin = sign_in(chromium, console.url, "admin")
+    admin.goto(console.url + "/console/downloads?site=NCK")
+    link = admin.locator("a[href*='ghg-inventory'][href*='format=xlsx']").first
+    got = admin.request.get(console.url + str(link.get_attribute("href")))
+    assert got.status == 200
+    assert got.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert got.body()[:2] == b"PK"  # a zip container: the workbook
+    admin.close()
+    tenant = sign_in(chromium, console.url, "wwtp")
+    own = tenant.request.get(
+        console.url + f"/console/downloads/ghg-inventory?site=NCK&year={year}&format=html"
+    )
+    assert own.status == 200 and "NCK-WWTP" in own.text()
+    other = tenant.request.get(
+        console.url
+        + f"/console/downloads/ghg-inventory?site=NCK&year={year}&format=html&enterprise=NCK-STL1"
+    )
+    assert other.status == 404
+    tenant.close()

@@ -3,31 +3,36 @@
 Each state change goes through the function the API or the services use for it:
 `alerts.state.acknowledge` (which writes the outbox row, so the change reaches the
 MQTT alert topic and webhooks), `engine.marks.record_replacement` and the park
-loader's factor publication; the commit is here, once per form.
+loader's factor publication, `ingest.replay.replay_quarantined`; the request's one
+commit point is the connection dependency (api/deps.py), as for the API.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.state import AckOutcome, acknowledge
 from api.auth import Role
 from api.console.users import authenticate_user, set_locale
 from api.console.web import LANG_COOKIE, Viewer, cookies, render, viewer
-from api.deps import Conn, not_found, require_role
+from api.deps import Conn, not_found, require_role, unthrottled_client
 from api.inventory import build_inventory, inventory_csv
 from api.params import MAX_YEAR, MIN_YEAR, OBJECT_ID, SITE_ID, local_range
 from api.repository import alerts as alerts_repo
 from api.repository import hourly as hourly_repo
 from api.repository import meters as meters_repo
+from api.routes.reports import inventory_answer
 from api.scope import meter_visible, resolve
+from api.throttle import AuthThrottle
 from core.emissions.counters import Replacement
 from core.park.repository import publish_factor_value
+from core.settings import Settings
 from engine import marks as engine_marks
+from ingest.replay import MAX_IDS, replay_quarantined
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -47,15 +52,18 @@ def signin_page(request: Request) -> Response:
 @router.post("/signin", response_class=HTMLResponse)
 def signin(
     request: Request,
+    client: Annotated[str, Depends(unthrottled_client)],
     conn: Conn,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     csrf: Token = None,
 ) -> Response:
+    """Failed sign-ins take from the same per-address budget as failed API keys."""
     cookies(request).check_csrf(request, csrf)
     user = authenticate_user(conn, username, password)
-    conn.commit()  # a rehashed password, if any
     if user is None:
+        throttle: AuthThrottle = request.app.state.auth_throttle
+        throttle.failed(client)
         return render(request, None, "signin.html", {"failed": True}, status=401)
     response = RedirectResponse("/console/", 303)
     cookies(request).start_session(response, user.id)
@@ -84,7 +92,6 @@ def language(
     user_id = jar.user_id(request)
     if user_id is not None:
         set_locale(conn, user_id, lang)
-        conn.commit()
     response = RedirectResponse(back, 303)
     response.set_cookie(
         LANG_COOKIE,
@@ -114,7 +121,6 @@ def ack(
         raise not_found(f"alert {alert_id}")
     require_role(caller, Role.admin)
     result = acknowledge(conn, alert_id, caller.name)
-    conn.commit()
     if result.outcome is AckOutcome.not_found:
         raise not_found(f"alert {alert_id}")
     return _back(f"/console/alerts?site={alert['site']}", result.outcome.value)
@@ -150,7 +156,6 @@ def replacement(
         raise HTTPException(422, "the replacement time must be between commissioning and now")
     swap = Replacement(at.astimezone(UTC), old_final_value, new_start_value)
     done = engine_marks.record_replacement(conn, meter_id, swap, note)
-    conn.commit()
     return _back(f"/console/meters?site={site}", "recorded" if done else "exists")
 
 
@@ -173,8 +178,26 @@ def publish_factor(
         conn, factor_key, start, kgco2e_per_unit, source, datetime.now(UTC)
     ):
         raise not_found(f"factor {factor_key!r}")
-    conn.commit()
     return _back(f"/console/factors?site={site}", "published")
+
+
+@router.post("/quarantine/replay")
+def replay(
+    request: Request,
+    conn: Conn,
+    site: Annotated[str, Form(pattern=SITE_ID)],
+    ids: Annotated[list[int], Form(min_length=1, max_length=MAX_IDS)],
+    csrf: Token = None,
+) -> Response:
+    """Re-ingest the chosen messages through the normal path (docs/ingest.md), e.g.
+    after their meter was registered: each ends stored or quarantined again."""
+    user = viewer(request, conn)
+    cookies(request).check_csrf(request, csrf)
+    require_role(user.principal, Role.admin)
+    settings: Settings = request.app.state.settings
+    results = replay_quarantined(conn, ids, settings)
+    done = sum(1 for r in results if r.outcome.value == "replayed")
+    return _back(f"/console/quarantine?site={site}", f"replayed {done} of {len(ids)}")
 
 
 @router.get("/downloads/hourly.csv")
@@ -215,3 +238,19 @@ def inventory(
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get("/downloads/ghg-inventory")
+def ghg_inventory(
+    conn: Conn,
+    user: Viewer,
+    site: Annotated[str, Query(pattern=SITE_ID)],
+    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
+    format: Annotated[Literal["xlsx", "html"], Query()] = "xlsx",
+    years: Annotated[int, Query(ge=1, le=2)] = 1,
+    enterprise: Annotated[str | None, Query(pattern=OBJECT_ID)] = None,
+) -> Response:
+    """The Decree 06 / Circular 38 inventory (docs/reports.md), as the API serves it."""
+    answer = inventory_answer(conn, user.principal, site, year, years, enterprise, format)
+    assert isinstance(answer, Response)  # xlsx and html are files
+    return answer

@@ -62,6 +62,15 @@ VI = {
     "Not found": "Không tìm thấy",
     "Note": "Ghi chú",
     "Nothing quarantined.": "Không có bản tin nào bị cách ly.",
+    "After fixing the cause (a meter registered, a unit corrected), replay the chosen "
+    "messages: each ends stored or quarantined again, and the original row is kept, "
+    "marked replayed.": "Sau khi khắc phục nguyên nhân (đăng ký đồng hồ, sửa đơn vị), "
+    "hãy xử lý lại các bản tin đã chọn: mỗi bản tin sẽ được lưu hoặc bị cách ly lại, "
+    "và dòng gốc được giữ, đánh dấu là đã xử lý lại.",
+    "Replay": "Xử lý lại",
+    "GHG inventory (Decree 06 / Circular 38)": "Kiểm kê khí nhà kính (Nghị định 06 / Thông tư 38)",
+    "Replay selected": "Xử lý lại các bản tin đã chọn",
+    "Replayed": "Đã xử lý lại",
     "Old register's final value": "Chỉ số cuối của bộ đếm cũ",
     "Open alerts": "Cảnh báo đang mở",
     "Overview": "Tổng quan",

@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import Role
+from api.auth import Principal, Role
 from api.deps import ERRORS, Caller, Conn, not_found, require_role
 from api.params import MAX_YEAR, MIN_YEAR, EnterpriseQ, SiteQ, Year
 from api.schemas import ErrorOut
@@ -54,6 +55,19 @@ def inventory(
     """Activity data in native units and TOE, emissions by scope and source, the
     factors used, completeness, uncertainty (IPCC approach 1) and the QA/QC log,
     per enterprise and for the park (or the tenant's enterprise)."""
+    return inventory_answer(conn, caller, site, year, years, enterprise, format)
+
+
+def inventory_answer(
+    conn: Connection,
+    caller: Principal,
+    site: str,
+    year: int,
+    years: int,
+    enterprise: str | None,
+    format: str,
+) -> Response | Inventory:
+    """The inventory in the asked format, for the API and the console's downloads."""
     scope = resolve(conn, caller, site, enterprise)
     report = build.inventory(conn, site, year, years=years, enterprise=scope.enterprise_id)
     if format == "xlsx":
