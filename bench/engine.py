@@ -81,6 +81,7 @@ from bench.ingest import (  # noqa: E402
     service_env,
     start_broker,
 )
+from core import dirty_marks  # noqa: E402
 from core.db import make_engine  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
 from core.park.loader import load_park  # noqa: E402
@@ -262,11 +263,9 @@ def histogram_summary(before: dict[str, float], after: dict[str, float]) -> dict
 
 
 def mark_all_dirty(conn: Conn) -> int:
-    """Every meter-hour with readings dirty, as a rebuild marks them."""
-    return conn.execute(
-        "INSERT INTO dirty_meter_hours "
-        "SELECT DISTINCT meter_id, date_trunc('hour', ts, 'UTC') FROM readings"
-    ).rowcount
+    """Every meter-hour with readings dirty, as a rebuild marks them (the queue's
+    one writer, core/dirty_marks.py, owns the statement)."""
+    return conn.execute(dirty_marks.MARK_ALL_READINGS_PSYCOPG).rowcount
 
 
 def run_recompute(
