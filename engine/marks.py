@@ -5,7 +5,7 @@ only through `core/dirty_marks.py`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,26 +15,47 @@ from core.dirty_marks import mark_instant
 from core.emissions.counters import Replacement
 
 
-def dirty_meters(conn: Connection, limit: int) -> list[str]:
-    """Meters with marks, oldest marks first, so a busy meter cannot starve the rest."""
+def dirty_meters(conn: Connection, limit: int) -> list[tuple[str, int]]:
+    """(meter, dirty hours) of the meters with marks, oldest marks first, so a busy
+    meter cannot starve the rest."""
     rows = conn.execute(
         text(
-            "SELECT meter_id FROM dirty_meter_hours GROUP BY meter_id "
+            "SELECT meter_id, count(*) FROM dirty_meter_hours GROUP BY meter_id "
             "ORDER BY min(first_marked_at) LIMIT :n"
         ),
         {"n": limit},
     )
-    return [str(r) for r in rows.scalars()]
+    return [(str(m), int(n)) for m, n in rows]
 
 
-def try_lock_meter(conn: Connection, meter_id: str) -> bool:
-    """Transaction-scoped advisory lock: two engines never work on one meter at once."""
-    return bool(
-        conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtextextended('engine:' || :m, 0))"),
-            {"m": meter_id},
-        ).scalar_one()
+def batches(dirty: list[tuple[str, int]], meters: int, hours: int) -> Iterator[list[str]]:
+    """Consecutive batches of at most `meters` meters and, unless one meter alone
+    has more, `hours` dirty hours: the readings of a batch are held in memory."""
+    batch: list[str] = []
+    total = 0
+    for meter, count in dirty:
+        if batch and (len(batch) >= meters or total + count > hours):
+            yield batch
+            batch, total = [], 0
+        batch.append(meter)
+        total += count
+    if batch:
+        yield batch
+
+
+def claim_meters(conn: Connection, meter_ids: list[str]) -> list[str]:
+    """The meters this transaction now holds, sorted: a transaction-scoped advisory
+    try-lock per meter, so two engines never compute one meter, and a meter held
+    elsewhere is skipped this pass instead of waited for (no lost or doubled work,
+    no lock queue)."""
+    rows = conn.execute(
+        text(
+            "SELECT m FROM unnest(CAST(:m AS text[])) AS m "
+            "WHERE pg_try_advisory_xact_lock(hashtextextended('engine:' || m, 0)) ORDER BY m"
+        ),
+        {"m": sorted(meter_ids)},
     )
+    return [str(m) for m in rows.scalars()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,28 +65,36 @@ class Mark:
     min_ts: datetime
 
 
-def dirty_marks(conn: Connection, meter_id: str) -> list[Mark]:
-    rows = conn.execute(
-        text(
-            "SELECT hour, marked_at, min_ts FROM dirty_meter_hours WHERE meter_id = :m "
-            "ORDER BY hour"
-        ),
-        {"m": meter_id},
-    )
-    return [Mark(r.hour, r.marked_at, r.min_ts) for r in rows]
-
-
-def delete_marks(conn: Connection, meter_id: str, marks: Sequence[Mark]) -> None:
+def delete_marks(conn: Connection, marks: dict[str, list[Mark]]) -> None:
     """Delete only the marks as they were read: a mark re-stamped by a concurrent
-    ingest commit stays, so its reading is picked up next round."""
-    conn.execute(
+    ingest commit stays, so its reading is picked up next round. The rows are
+    locked first in (meter, hour) order, the order ingest upserts them in, so the
+    two never deadlock."""
+    seen = [(m, k.hour, k.marked_at) for m, ks in sorted(marks.items()) for k in ks]
+    if not seen:
+        return
+    params = {
+        "m": [m for m, _, _ in seen],
+        "h": [h for _, h, _ in seen],
+        "t": [t for _, _, t in seen],
+    }
+    locked = conn.execute(
         text(
-            "DELETE FROM dirty_meter_hours d USING unnest(CAST(:hours AS timestamptz[]), "
-            "CAST(:stamps AS timestamptz[])) AS seen(hour, marked_at) "
-            "WHERE d.meter_id = :m AND d.hour = seen.hour AND d.marked_at = seen.marked_at"
+            "SELECT d.meter_id, d.hour FROM dirty_meter_hours d JOIN unnest("
+            "CAST(:m AS text[]), CAST(:h AS timestamptz[]), CAST(:t AS timestamptz[])) "
+            "AS seen(m, h, t) ON d.meter_id = seen.m AND d.hour = seen.h "
+            "AND d.marked_at = seen.t ORDER BY d.meter_id, d.hour FOR UPDATE OF d"
         ),
-        {"m": meter_id, "hours": [k.hour for k in marks], "stamps": [k.marked_at for k in marks]},
-    )
+        params,
+    ).all()
+    if locked:
+        conn.execute(
+            text(
+                "DELETE FROM dirty_meter_hours d USING unnest(CAST(:m AS text[]), "
+                "CAST(:h AS timestamptz[])) AS k(m, h) WHERE d.meter_id = k.m AND d.hour = k.h"
+            ),
+            {"m": [r.meter_id for r in locked], "h": [r.hour for r in locked]},
+        )
 
 
 def dirty_count(conn: Connection) -> int:

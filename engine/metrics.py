@@ -7,7 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 METER_HOURS = Counter("emissions_engine_meter_hours_total", "Meter-hours recomputed and written.")
 REFRESH_SECONDS = Histogram(
     "emissions_engine_refresh_duration_seconds",
-    "Time to recompute one meter's dirty hours (one transaction).",
+    "Time to refresh one batch of dirty meters (one transaction).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 DIRTY = Gauge("emissions_engine_dirty_meter_hours", "Meter-hours waiting to be recomputed.")
