@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from core.dirty_marks import mark_instant
 from core.emissions.counters import Replacement
+from engine.repository import driver_cursor
 
 
 def dirty_meters(conn: Connection, limit: int) -> list[tuple[str, int]]:
@@ -48,14 +49,13 @@ def claim_meters(conn: Connection, meter_ids: list[str]) -> list[str]:
     try-lock per meter, so two engines never compute one meter, and a meter held
     elsewhere is skipped this pass instead of waited for (no lost or doubled work,
     no lock queue)."""
-    rows = conn.execute(
-        text(
-            "SELECT m FROM unnest(CAST(:m AS text[])) AS m "
-            "WHERE pg_try_advisory_xact_lock(hashtextextended('engine:' || m, 0)) ORDER BY m"
-        ),
-        {"m": sorted(meter_ids)},
+    cur = driver_cursor(conn)
+    cur.execute(
+        "SELECT m FROM unnest(%b::text[]) AS m "
+        "WHERE pg_try_advisory_xact_lock(hashtextextended('engine:' || m, 0)) ORDER BY m",
+        [sorted(meter_ids)],
     )
-    return [str(m) for m in rows.scalars()]
+    return [str(m) for (m,) in cur.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,27 +73,20 @@ def delete_marks(conn: Connection, marks: dict[str, list[Mark]]) -> None:
     seen = [(m, k.hour, k.marked_at) for m, ks in sorted(marks.items()) for k in ks]
     if not seen:
         return
-    params = {
-        "m": [m for m, _, _ in seen],
-        "h": [h for _, h, _ in seen],
-        "t": [t for _, _, t in seen],
-    }
-    locked = conn.execute(
-        text(
-            "SELECT d.meter_id, d.hour FROM dirty_meter_hours d JOIN unnest("
-            "CAST(:m AS text[]), CAST(:h AS timestamptz[]), CAST(:t AS timestamptz[])) "
-            "AS seen(m, h, t) ON d.meter_id = seen.m AND d.hour = seen.h "
-            "AND d.marked_at = seen.t ORDER BY d.meter_id, d.hour FOR UPDATE OF d"
-        ),
-        params,
-    ).all()
+    cur = driver_cursor(conn)
+    cur.execute(
+        "SELECT d.meter_id, d.hour FROM dirty_meter_hours d JOIN unnest(%b::text[], "
+        "%b::timestamptz[], %b::timestamptz[]) AS seen(m, h, t) ON d.meter_id = seen.m "
+        "AND d.hour = seen.h AND d.marked_at = seen.t ORDER BY d.meter_id, d.hour "
+        "FOR UPDATE OF d",
+        [list(c) for c in zip(*seen, strict=True)],
+    )
+    locked = cur.fetchall()
     if locked:
-        conn.execute(
-            text(
-                "DELETE FROM dirty_meter_hours d USING unnest(CAST(:m AS text[]), "
-                "CAST(:h AS timestamptz[])) AS k(m, h) WHERE d.meter_id = k.m AND d.hour = k.h"
-            ),
-            {"m": [r.meter_id for r in locked], "h": [r.hour for r in locked]},
+        cur.execute(
+            "DELETE FROM dirty_meter_hours d USING unnest(%b::text[], %b::timestamptz[]) "
+            "AS k(m, h) WHERE d.meter_id = k.m AND d.hour = k.h",
+            [list(c) for c in zip(*locked, strict=True)],
         )
 
 

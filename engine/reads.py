@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from core.emissions.counters import Reading, Replacement
 from core.emissions.hours import floor_hour
 from engine.marks import Mark
+from engine.repository import driver_cursor
 
 # Readings fetched before each meter's first dirty point: enough for the window
 # logic's reach (3) and its first anchor search (16) in the common case.
@@ -44,18 +45,18 @@ AFTER = timedelta(hours=3)
 # 2 the newest reading, 3 marks, 4 the point itself.
 _PREFETCH = (
     "WITH mk AS MATERIALIZED (SELECT meter_id, hour, marked_at, min_ts FROM dirty_meter_hours "
-    "WHERE meter_id = ANY(%(m)s::text[])), "
+    "WHERE meter_id = ANY(%(m)b::text[])), "
     "q AS MATERIALIZED (SELECT mk.meter_id AS m, "
     "coalesce(min(mk.min_ts) > min(w.computed_until), false) AS app, "
     "min(mk.min_ts) AS first_new, min(mk.hour) AS h0, max(mk.hour) AS h1 "
     "FROM mk LEFT JOIN meter_engine_state w ON w.meter_id = mk.meter_id GROUP BY mk.meter_id), "
     "r AS MATERIALIZED (SELECT m, app, CASE WHEN app THEN first_new "
     "ELSE h0 - interval '1 hour' END AS p, CASE WHEN app THEN 'infinity'::timestamptz "
-    "ELSE h1 + %(after)s END AS hi FROM q) "
+    "ELSE h1 + %(after)b END AS hi FROM q) "
     "SELECT meter_id, hour, min_ts, marked_at, NULL::float8, 3 FROM mk "
     "UNION ALL SELECT r.m, b.ts, NULL, NULL, b.value, 0 FROM r CROSS JOIN LATERAL "
     "(SELECT ts, value FROM readings WHERE meter_id = r.m AND ts < r.p "
-    "ORDER BY ts DESC LIMIT %(n)s) AS b "
+    "ORDER BY ts DESC LIMIT %(n)b) AS b "
     "UNION ALL SELECT r.m, x.ts, NULL, NULL, x.value, 1 FROM r JOIN readings x "
     "ON x.meter_id = r.m AND x.ts >= r.p AND x.ts <= r.hi "
     "UNION ALL SELECT r.m, l.ts, NULL, NULL, NULL, 2 FROM r CROSS JOIN LATERAL "
@@ -63,15 +64,10 @@ _PREFETCH = (
     "UNION ALL SELECT m, p, CASE WHEN app THEN NULL ELSE hi END, NULL, NULL, 4 FROM r"
 )
 _STORED = (
-    "SELECT h.meter_id, h.hour, h.consumption, h.estimated FROM unnest(%(m)s::text[], "
-    "%(h)s::timestamptz[]) AS q(m, h) JOIN hourly_emissions h "
+    "SELECT h.meter_id, h.hour, h.consumption, h.estimated FROM unnest(%(m)b::text[], "
+    "%(h)b::timestamptz[]) AS q(m, h) JOIN hourly_emissions h "
     "ON h.meter_id = q.m AND h.hour >= q.h"
 )
-
-
-def _cursor(conn: Connection) -> Any:
-    """The driver's cursor: bulk rows as plain tuples, without per-row wrappers."""
-    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 @dataclass(slots=True)
@@ -98,7 +94,7 @@ class MeterReads:
     def _query(self, sql: str, params: Sequence[Any]) -> list[Reading]:
         if self.last is None:
             return []
-        cur = _cursor(self.conn)
+        cur = driver_cursor(self.conn)
         cur.execute(sql, params)
         return [Reading(ts, value) for ts, value in cur.fetchall()]
 
@@ -139,7 +135,7 @@ class MeterReads:
         """Stored hours in [h0, h1) of this meter (only the engine holding it writes them)."""
         if self.stored_from is not None and h0 >= self.stored_from:
             return {h: v for h, v in self.stored_rows.items() if h0 <= h < h1}
-        cur = _cursor(self.conn)
+        cur = driver_cursor(self.conn)
         cur.execute(
             "SELECT hour, consumption, estimated FROM hourly_emissions "
             "WHERE meter_id = %s AND hour >= %s AND hour < %s",
@@ -154,7 +150,7 @@ def prefetch(
     """The batch's marks and, per marked meter, its readings around them and its
     newest reading; for the meters that append (every mark after the watermark)
     also their stored hours from the first prefetched reading's hour on."""
-    cur = _cursor(conn)
+    cur = driver_cursor(conn)
     cur.execute(_PREFETCH, {"m": list(ids), "n": BEFORE, "after": AFTER})
     marks: dict[str, list[Mark]] = defaultdict(list)
     parts: dict[str, list[list[Reading]]] = defaultdict(lambda: [[], []])

@@ -19,35 +19,34 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from core.emissions.counters import QualityEvent
-from engine.reads import _cursor
-from engine.repository import HourRow, MeterSpec
+from engine.repository import HourRow, MeterSpec, driver_cursor
 from engine.rollups import TotalsKey
 
 _DELETE_HOURS = (
-    "DELETE FROM hourly_emissions h USING unnest(%s::text[], %s::timestamptz[], "
-    "%s::timestamptz[]) AS d(m, h0, h1) WHERE h.meter_id = d.m AND h.hour >= d.h0 "
+    "DELETE FROM hourly_emissions h USING unnest(%b::text[], %b::timestamptz[], "
+    "%b::timestamptz[]) AS d(m, h0, h1) WHERE h.meter_id = d.m AND h.hour >= d.h0 "
     "AND h.hour < d.h1 RETURNING h.meter_id, h.hour"
 )
 _INSERT_HOURS = (
     "INSERT INTO hourly_emissions (meter_id, hour, site_id, enterprise_id, kind, scope, "
     "consumption, unit, co2e_kg, avoided_co2e_kg, estimated, factor_value_id) "
-    "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], "
-    "%s::smallint[], %s::float8[], %s::text[], %s::float8[], %s::float8[], %s::boolean[], "
-    "%s::bigint[])"
+    "SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::text[], %b::text[], %b::text[], "
+    "%b::smallint[], %b::float8[], %b::text[], %b::float8[], %b::float8[], %b::boolean[], "
+    "%b::bigint[])"
 )
 _DELETE_EVENTS = (
-    "DELETE FROM data_quality_events e USING unnest(%s::text[], %s::timestamptz[], "
-    "%s::timestamptz[]) AS d(m, t0, t1) WHERE e.meter_id = d.m AND e.ts > d.t0 "
+    "DELETE FROM data_quality_events e USING unnest(%b::text[], %b::timestamptz[], "
+    "%b::timestamptz[]) AS d(m, t0, t1) WHERE e.meter_id = d.m AND e.ts > d.t0 "
     "AND e.ts <= d.t1 AND e.kind <> 'replacement'"
 )
 _INSERT_EVENTS = (
     "INSERT INTO data_quality_events (meter_id, ts, kind, detail) SELECT m, ts, k, "
-    "CAST(d AS jsonb) FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[]) "
+    "CAST(d AS jsonb) FROM unnest(%b::text[], %b::timestamptz[], %b::text[], %b::text[]) "
     "AS e(m, ts, k, d) ON CONFLICT DO NOTHING"
 )
 _SET_WATERMARKS = (
     "INSERT INTO meter_engine_state (meter_id, computed_until) SELECT * FROM "
-    "unnest(%s::text[], %s::timestamptz[]) ON CONFLICT (meter_id) "
+    "unnest(%b::text[], %b::timestamptz[]) ON CONFLICT (meter_id) "
     "DO UPDATE SET computed_until = EXCLUDED.computed_until"
 )
 
@@ -95,7 +94,7 @@ class BatchWrites:
     def flush(self, conn: Connection) -> list[TotalsKey]:
         """Write everything; the totals keys of every hour that had or now has a row
         of a meter that is no sub-meter."""
-        cur = _cursor(conn)
+        cur = driver_cursor(conn)
         touched: set[tuple[str, datetime]] = set()
         if self.hour_ranges:
             cur.execute(_DELETE_HOURS, [list(c) for c in zip(*self.hour_ranges, strict=True)])
@@ -144,5 +143,5 @@ class BatchWrites:
             )
         if clearing:
             cur.execute(  # type: ignore[attr-defined]
-                "DELETE FROM meter_engine_state WHERE meter_id = ANY(%s::text[])", [clearing]
+                "DELETE FROM meter_engine_state WHERE meter_id = ANY(%b::text[])", [clearing]
             )
