@@ -23,6 +23,7 @@ from core.park.loader import parse_park
 from core.park.repository import apply_park
 from core.settings import Settings
 from core.units import CANONICAL_UNITS, convert
+from engine import reads
 from engine.marks import record_replacement
 from engine.service import refresh_until_clean
 from ingest.parse import Parsed
@@ -282,6 +283,42 @@ def _counter_values(steps: list[tuple[int, float]]) -> list[tuple[datetime, floa
     shuffle=st.booleans(),
 )
 def test_incremental_hours_equal_full_recomputation(
+    stack: tuple[Engine, BatchWriter],
+    steps: list[tuple[int, float]],
+    seed: int,
+    refresh_every: int,
+    shuffle: bool,
+) -> None:
+    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=counter_streams,
+    seed=st.integers(0, 2**32),
+    refresh_every=st.integers(1, 3),
+    shuffle=st.booleans(),
+)
+def test_a_prefetch_too_small_falls_back_to_queries_and_stays_exact(
+    stack: tuple[Engine, BatchWriter],
+    monkeypatch: pytest.MonkeyPatch,
+    steps: list[tuple[int, float]],
+    seed: int,
+    refresh_every: int,
+    shuffle: bool,
+) -> None:
+    """One reading before each meter's dirty point and nothing after its dirty
+    hours: the window logic's questions mostly reach outside the batch's cache."""
+    monkeypatch.setattr(reads, "BEFORE", 1)
+    monkeypatch.setattr(reads, "AFTER", timedelta(0))
+    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+
+
+def _check_incremental(
     stack: tuple[Engine, BatchWriter],
     steps: list[tuple[int, float]],
     seed: int,
