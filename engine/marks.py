@@ -77,7 +77,7 @@ def delete_marks(conn: Connection, marks: dict[str, list[Mark]]) -> None:
     cur.execute(
         "SELECT d.meter_id, d.hour FROM dirty_meter_hours d JOIN unnest(%b::text[], "
         "%b::timestamptz[], %b::timestamptz[]) AS seen(m, h, t) ON d.meter_id = seen.m "
-        "AND d.hour = seen.h AND d.marked_at = seen.t ORDER BY d.meter_id, d.hour "
+        'AND d.hour = seen.h AND d.marked_at = seen.t ORDER BY d.meter_id COLLATE "C", d.hour '
         "FOR UPDATE OF d",
         [list(c) for c in zip(*seen, strict=True)],
     )
