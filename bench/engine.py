@@ -1393,6 +1393,10 @@ def run_all(
             ),
             figures,
         )
+    # Totals before scale: the year is loaded for every meter of the database, and
+    # the scale step adds up to 50,000.
+    if "totals" in only:
+        run_step("totals", lambda: run_totals(settings, variants, args.cap_s), figures)
     if "scale" in only:
         scale_sizes = [int(n) for n in args.scale_sizes.split(",")]
         run_step(
@@ -1400,8 +1404,6 @@ def run_all(
             lambda: run_scale(settings, conn, scale_sizes, variants, args.scale_waves, args.cap_s),
             figures,
         )
-    if "totals" in only:
-        run_step("totals", lambda: run_totals(settings, variants, args.cap_s), figures)
     results["total_seconds"] = time.monotonic() - started
     if profiler.files:
         results["profiles"] = profiler.files
