@@ -52,8 +52,25 @@ def time_totals(
             cmd, env=env, check=True, capture_output=True, text=True, timeout=cap_s
         )
     except subprocess.TimeoutExpired:
+        # The worker is gone but its statement may still run (and hold row locks
+        # the next variant would wait on): end it before measuring anything else.
+        _end_worker_backends(settings)
         return {"seconds": None, "more_than_s": cap_s}
     return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _end_worker_backends(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity "
+                    "WHERE application_name = 'bench-engine' AND datname = current_database()"
+                )
+            )
+    finally:
+        engine.dispose()
 
 
 def run_totals(settings: Settings, variants: list[Variant], cap_s: float) -> dict[str, Any]:
