@@ -65,28 +65,56 @@ class Mark:
     min_ts: datetime
 
 
-def delete_marks(conn: Connection, marks: dict[str, list[Mark]]) -> None:
+def delete_marks(
+    conn: Connection, marks: dict[str, list[Mark]]
+) -> list[tuple[str, datetime, datetime]]:
     """Delete only the marks as they were read: a mark re-stamped by a concurrent
     ingest commit stays, so its reading is picked up next round. The rows are
     locked first in (meter, hour) order, the order ingest upserts them in, so the
-    two never deadlock."""
-    seen = [(m, k.hour, k.marked_at) for m, ks in sorted(marks.items()) for k in ks]
+    two never deadlock. Returns the survivors, still locked: (meter, hour, min_ts)."""
+    seen = {(m, k.hour): k.marked_at for m, ks in marks.items() for k in ks}
     if not seen:
-        return
+        return []
     cur = driver_cursor(conn)
     cur.execute(
-        "SELECT d.meter_id, d.hour FROM dirty_meter_hours d JOIN unnest(%b::text[], "
-        "%b::timestamptz[], %b::timestamptz[]) AS seen(m, h, t) ON d.meter_id = seen.m "
-        'AND d.hour = seen.h AND d.marked_at = seen.t ORDER BY d.meter_id COLLATE "C", d.hour '
-        "FOR UPDATE OF d",
-        [list(c) for c in zip(*seen, strict=True)],
+        "SELECT d.meter_id, d.hour, d.marked_at, d.min_ts FROM dirty_meter_hours d "
+        "JOIN unnest(%b::text[], %b::timestamptz[]) AS seen(m, h) ON d.meter_id = seen.m "
+        'AND d.hour = seen.h ORDER BY d.meter_id COLLATE "C", d.hour FOR UPDATE OF d',
+        [[m for m, _ in seen], [h for _, h in seen]],
     )
-    locked = cur.fetchall()
-    if locked:
+    rows = cur.fetchall()
+    done = [(m, h) for m, h, at, _ in rows if seen[(m, h)] == at]
+    if done:
         cur.execute(
             "DELETE FROM dirty_meter_hours d USING unnest(%b::text[], %b::timestamptz[]) "
             "AS k(m, h) WHERE d.meter_id = k.m AND d.hour = k.h",
-            [list(c) for c in zip(*locked, strict=True)],
+            [[m for m, _ in done], [h for _, h in done]],
+        )
+    return [(m, h, t) for m, h, at, t in rows if seen[(m, h)] != at]
+
+
+def reading_counts(conn: Connection, ranges: list[tuple[str, datetime, datetime]]) -> list[int]:
+    """Readings of each (meter, t0, t1) with t0 <= ts <= t1, as committed now."""
+    if not ranges:
+        return []
+    cur = driver_cursor(conn)
+    cur.execute(
+        "SELECT (SELECT count(*) FROM readings r WHERE r.meter_id = k.m AND r.ts >= k.t0 "
+        "AND r.ts <= k.t1) FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[]) "
+        "WITH ORDINALITY AS k(m, t0, t1, n) ORDER BY k.n",
+        [list(c) for c in zip(*ranges, strict=True)],
+    )
+    return [int(n) for (n,) in cur.fetchall()]
+
+
+def advance_marks(conn: Connection, rows: list[tuple[str, datetime, datetime]]) -> None:
+    """Set the `min_ts` of locked survivors (meter, hour, min_ts)."""
+    if rows:
+        driver_cursor(conn).execute(
+            "UPDATE dirty_meter_hours d SET min_ts = k.t FROM unnest(%b::text[], "
+            "%b::timestamptz[], %b::timestamptz[]) AS k(m, h, t) "
+            "WHERE d.meter_id = k.m AND d.hour = k.h",
+            [list(c) for c in zip(*rows, strict=True)],
         )
 
 

@@ -98,6 +98,12 @@ class MeterReads:
         cur.execute(sql, params)
         return [Reading(ts, value) for ts, value in cur.fetchall()]
 
+    def count(self, t0: datetime, t1: datetime) -> int | None:
+        """Readings of the snapshot with t0 <= ts <= t1; None if not all were fetched."""
+        if not self._covers(t0, t1):
+            return None
+        return bisect_right(self.stamps, t1) - bisect_left(self.stamps, t0)
+
     def before(self, t: datetime, n: int) -> list[Reading]:
         """The last n readings strictly before t, in time order."""
         i = bisect_left(self.stamps, t)

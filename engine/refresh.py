@@ -16,7 +16,7 @@ snapshot includes every earlier holder's committed meter-hours.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -179,7 +179,41 @@ def refresh_batch(conn: Connection, meter_ids: list[str]) -> tuple[int, int] | N
             watermarks.get(meter_id),
         )
     keys = writes.flush(conn)
-    queue.delete_marks(conn, marks)
+    _advance_survivors(conn, marks, reads, writes, queue.delete_marks(conn, marks))
     lock_totals(conn, keys)
     refresh_totals_at(conn, keys)
     return len(marks), written
+
+
+def _advance_survivors(
+    conn: Connection,
+    marks: dict[str, list[Mark]],
+    reads: dict[str, MeterReads],
+    writes: BatchWrites,
+    survivors: list[tuple[str, datetime, datetime]],
+) -> None:
+    """A mark re-stamped by ingest while the batch ran survives with the `min_ts`
+    the batch read (ingest keeps the least), which lies before the new watermark:
+    left so, the meter would take the general path next pass although only
+    appends arrived. When no earlier reading arrived (it would have lowered
+    `min_ts`) and the readings in [min_ts, watermark] are still those of the
+    batch's snapshot, every unpriced reading lies after the watermark, and
+    `min_ts` moves there."""
+    seen = {(m, k.hour): k.min_ts for m, ks in marks.items() for k in ks}
+    checks: list[tuple[str, datetime, datetime, datetime, int]] = []
+    for meter, hour, min_ts in survivors:
+        watermark = writes.watermarks.get(meter)
+        if watermark is None or min_ts != seen[(meter, hour)] or min_ts > watermark:
+            continue
+        held = reads[meter].count(min_ts, watermark)
+        if held is not None:
+            checks.append((meter, hour, min_ts, watermark, held))
+    now = queue.reading_counts(conn, [(m, t0, t1) for m, _, t0, t1, _ in checks])
+    queue.advance_marks(
+        conn,
+        [
+            (m, h, w + timedelta(microseconds=1))
+            for (m, h, _, w, held), count in zip(checks, now, strict=True)
+            if count == held
+        ],
+    )

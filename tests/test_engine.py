@@ -23,9 +23,10 @@ from core.park.loader import parse_park
 from core.park.repository import apply_park
 from core.settings import Settings
 from core.units import CANONICAL_UNITS, convert
+from engine import marks as queue
 from engine import reads
 from engine.marks import record_replacement
-from engine.service import refresh_until_clean
+from engine.service import refresh_pass, refresh_until_clean
 from ingest.parse import Parsed
 from ingest.parse import Reading as InReading
 from ingest.writer import BatchWriter, Message
@@ -546,6 +547,55 @@ def test_new_factor_value_restates_exactly_the_hours_it_covers(
     _reset(engine)
     with engine.begin() as conn:  # the other tests price with the original factors
         conn.execute(text("DELETE FROM emission_factor_values WHERE source = 'test 2024'"))
+
+
+@pytest.mark.parametrize(
+    ("arrives", "advanced"),
+    [
+        (timedelta(minutes=50), True),  # after the watermark: an append
+        (timedelta(minutes=25), False),  # late, after the mark's first new reading
+        (timedelta(minutes=5), False),  # late, before it
+    ],
+)
+def test_a_mark_restamped_during_a_batch_loses_nothing(
+    stack: tuple[Engine, BatchWriter],
+    monkeypatch: pytest.MonkeyPatch,
+    arrives: timedelta,
+    advanced: bool,
+) -> None:
+    """Ingest commits a reading into a mark the batch read, before the batch clears
+    its marks. The mark survives; its min_ts moves past the new watermark only when
+    that reading came after it (so the next pass appends), and either way the
+    hours end equal to a full recomputation."""
+    engine, writer = stack
+    _reset(engine)
+    _store(writer, "C", [(T0, 10.0), (T0 + timedelta(minutes=10), 20.0)])
+    refresh_until_clean(engine)
+    _store(writer, "C", [(T0 + timedelta(minutes=20), 30.0), (T0 + timedelta(minutes=40), 50.0)])
+    original = queue.delete_marks
+
+    def ingest_meanwhile(conn: Connection, marks: dict[str, list[Any]]) -> Any:
+        if marks:  # once: the first batch that has marks
+            monkeypatch.setattr(queue, "delete_marks", original)
+            value = {timedelta(minutes=50): 60.0, timedelta(minutes=25): 35.0}.get(arrives, 15.0)
+            _store(writer, "C", [(T0 + arrives, value)])
+        return original(conn, marks)
+
+    monkeypatch.setattr(queue, "delete_marks", ingest_meanwhile)
+    refresh_pass(engine)
+    with engine.connect() as conn:
+        watermark, min_ts = conn.execute(
+            text(
+                "SELECT s.computed_until, d.min_ts FROM meter_engine_state s "
+                "JOIN dirty_meter_hours d USING (meter_id) WHERE meter_id = 'C'"
+            )
+        ).one()
+    assert watermark == T0 + timedelta(minutes=40)
+    assert (min_ts > watermark) is advanced
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+        _assert_totals_match_meter_hours(conn)
 
 
 def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWriter]) -> None:
