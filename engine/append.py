@@ -13,18 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
-
 from core.emissions.counters import counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
-from core.emissions.plausibility import guard_intervals
+from core.emissions.plausibility import with_guard
 from engine import repository as repo
+from engine.reads import MeterReads
 from engine.windows import END_OF_TIME, HOUR, REACH, anchor_before
+from engine.writes import BatchWrites
 
 
 def _apply(
-    conn: Connection,
+    reads: MeterReads,
+    writes: BatchWrites,
     meter: repo.MeterSpec,
     old: dict[datetime, tuple[float, bool]],
     new: dict[datetime, tuple[float, bool]],
@@ -40,19 +41,20 @@ def _apply(
     if not hours:
         return 0
     h0, h1 = hours[0], hours[-1] + HOUR
-    stored = repo.stored_hours(conn, meter.id, h0, h1)
+    stored = reads.stored(h0, h1)
     merged: dict[datetime, tuple[float, bool]] = dict(stored)
     for hour in hours:
         base, base_est = stored.get(hour, (0.0, False))
         amount = base - old.get(hour, (0.0, False))[0] + new.get(hour, (0.0, False))[0]
         merged[hour] = (amount, base_est or new.get(hour, (0.0, False))[1])
     rows = rows_for(merged, h0, h1)
-    repo.replace_hours(conn, meter, h0, h1, rows)
+    writes.replace_hours(meter, h0, h1, rows)
     return len(hours)
 
 
 def append_counter(
-    conn: Connection,
+    reads: MeterReads,
+    writes: BatchWrites,
     meter: repo.MeterSpec,
     watermark: datetime,
     first_new: datetime,
@@ -60,37 +62,37 @@ def append_counter(
         [dict[datetime, tuple[float, bool]], datetime, datetime], list[repo.HourRow]
     ],
 ) -> tuple[int, datetime] | None:
-    replacements = repo.replacements(conn, meter.id)
+    replacements = reads.replacements
     if any(r.at > watermark for r in replacements):
         return None
-    pre = repo.readings_before(conn, meter.id, first_new, REACH)
+    pre = reads.before(first_new, REACH)
     limit = pre[0].ts if pre else first_new
     anchor, _ = anchor_before(
-        lambda n: repo.readings_before(conn, meter.id, limit + timedelta(microseconds=1), n),
+        lambda n: reads.before(limit + timedelta(microseconds=1), n),
         limit,
         replacements,
     )
     if anchor is None:
         return None
-    readings = repo.readings_between(conn, meter.id, anchor.ts, END_OF_TIME)
+    readings = reads.between(anchor.ts, END_OF_TIME)
     old_readings = [r for r in readings if r.ts <= watermark]
     inside = [r for r in replacements if r.at > anchor.ts]
     old_iv, _ = counter_intervals(old_readings, meter.rollover, meter.max_gap_s, inside)
     new_iv, events = counter_intervals(readings, meter.rollover, meter.max_gap_s, inside)
-    if meter.max_rate_per_h is not None:  # the plausibility guard, as in refresh.py
-        accepted = repo.accepted_ends(conn, meter.id)
-        old_iv, _ = guard_intervals(old_iv, meter.max_rate_per_h, accepted)
-        new_iv, implausible = guard_intervals(new_iv, meter.max_rate_per_h, accepted)
-        events = sorted([*events, *implausible], key=lambda e: e.ts)
-    written = _apply(conn, meter, hourly_consumption(old_iv), hourly_consumption(new_iv), rows_for)
+    old_iv, _ = with_guard(old_iv, [], meter.max_rate_per_h, reads.accepted)
+    new_iv, events = with_guard(new_iv, events, meter.max_rate_per_h, reads.accepted)
+    written = _apply(
+        reads, writes, meter, hourly_consumption(old_iv), hourly_consumption(new_iv), rows_for
+    )
     if written is None:
         return None
-    repo.replace_events(conn, meter.id, anchor.ts, END_OF_TIME, events)
+    writes.replace_events(meter.id, anchor.ts, END_OF_TIME, events)
     return written, readings[-1].ts
 
 
 def append_delta(
-    conn: Connection,
+    reads: MeterReads,
+    writes: BatchWrites,
     meter: repo.MeterSpec,
     watermark: datetime,
     rows_for: Callable[
@@ -100,10 +102,10 @@ def append_delta(
     """Delta readings are independent: the new ones only add to their hours."""
     assert meter.interval_s is not None
     after = watermark + timedelta(microseconds=1)
-    new = repo.readings_between(conn, meter.id, after, END_OF_TIME)
+    new = reads.between(after, END_OF_TIME)
     if not new:
         return 0, watermark
     amounts = hourly_consumption(delta_intervals(new, meter.interval_s))
-    written = _apply(conn, meter, {}, amounts, rows_for)
+    written = _apply(reads, writes, meter, {}, amounts, rows_for)
     assert written is not None
     return written, new[-1].ts

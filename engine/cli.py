@@ -92,7 +92,10 @@ def rebuild(
             progress.update(task, completed=max(0, marked - left))
             if left == 0:
                 break
-            written += service.refresh_pass(engine)[1]
+            # The bar moves with every committed batch, not once per pass.
+            written += service.refresh_pass(
+                engine, progress=lambda hours: progress.advance(task, hours)
+            )[1]
     out.print(f"{site}: {marked} dirty meter-hours recomputed, {written} hour rows written")
 
 

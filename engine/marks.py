@@ -5,7 +5,7 @@ only through `core/dirty_marks.py`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,28 +13,49 @@ from sqlalchemy import Connection, text
 
 from core.dirty_marks import mark_instant
 from core.emissions.counters import Replacement
+from engine.repository import driver_cursor
 
 
-def dirty_meters(conn: Connection, limit: int) -> list[str]:
-    """Meters with marks, oldest marks first, so a busy meter cannot starve the rest."""
+def dirty_meters(conn: Connection, limit: int) -> list[tuple[str, int]]:
+    """(meter, dirty hours) of the meters with marks, oldest marks first, so a busy
+    meter cannot starve the rest."""
     rows = conn.execute(
         text(
-            "SELECT meter_id FROM dirty_meter_hours GROUP BY meter_id "
+            "SELECT meter_id, count(*) FROM dirty_meter_hours GROUP BY meter_id "
             "ORDER BY min(first_marked_at) LIMIT :n"
         ),
         {"n": limit},
     )
-    return [str(r) for r in rows.scalars()]
+    return [(str(m), int(n)) for m, n in rows]
 
 
-def try_lock_meter(conn: Connection, meter_id: str) -> bool:
-    """Transaction-scoped advisory lock: two engines never work on one meter at once."""
-    return bool(
-        conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtextextended('engine:' || :m, 0))"),
-            {"m": meter_id},
-        ).scalar_one()
+def batches(dirty: list[tuple[str, int]], meters: int, hours: int) -> Iterator[list[str]]:
+    """Consecutive batches of at most `meters` meters and, unless one meter alone
+    has more, `hours` dirty hours: the readings of a batch are held in memory."""
+    batch: list[str] = []
+    total = 0
+    for meter, count in dirty:
+        if batch and (len(batch) >= meters or total + count > hours):
+            yield batch
+            batch, total = [], 0
+        batch.append(meter)
+        total += count
+    if batch:
+        yield batch
+
+
+def claim_meters(conn: Connection, meter_ids: list[str]) -> list[str]:
+    """The meters this transaction now holds, sorted: a transaction-scoped advisory
+    try-lock per meter, so two engines never compute one meter, and a meter held
+    elsewhere is skipped this pass instead of waited for (no lost or doubled work,
+    no lock queue)."""
+    cur = driver_cursor(conn)
+    cur.execute(
+        "SELECT m FROM unnest(%b::text[]) AS m "
+        "WHERE pg_try_advisory_xact_lock(hashtextextended('engine:' || m, 0)) ORDER BY m",
+        [sorted(meter_ids)],
     )
+    return [str(m) for (m,) in cur.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,28 +65,57 @@ class Mark:
     min_ts: datetime
 
 
-def dirty_marks(conn: Connection, meter_id: str) -> list[Mark]:
-    rows = conn.execute(
-        text(
-            "SELECT hour, marked_at, min_ts FROM dirty_meter_hours WHERE meter_id = :m "
-            "ORDER BY hour"
-        ),
-        {"m": meter_id},
-    )
-    return [Mark(r.hour, r.marked_at, r.min_ts) for r in rows]
-
-
-def delete_marks(conn: Connection, meter_id: str, marks: Sequence[Mark]) -> None:
+def delete_marks(
+    conn: Connection, marks: dict[str, list[Mark]]
+) -> list[tuple[str, datetime, datetime]]:
     """Delete only the marks as they were read: a mark re-stamped by a concurrent
-    ingest commit stays, so its reading is picked up next round."""
-    conn.execute(
-        text(
-            "DELETE FROM dirty_meter_hours d USING unnest(CAST(:hours AS timestamptz[]), "
-            "CAST(:stamps AS timestamptz[])) AS seen(hour, marked_at) "
-            "WHERE d.meter_id = :m AND d.hour = seen.hour AND d.marked_at = seen.marked_at"
-        ),
-        {"m": meter_id, "hours": [k.hour for k in marks], "stamps": [k.marked_at for k in marks]},
+    ingest commit stays, so its reading is picked up next round. The rows are
+    locked first in (meter, hour) order, the order ingest upserts them in, so the
+    two never deadlock. Returns the survivors, still locked: (meter, hour, min_ts)."""
+    seen = {(m, k.hour): k.marked_at for m, ks in marks.items() for k in ks}
+    if not seen:
+        return []
+    cur = driver_cursor(conn)
+    cur.execute(
+        "SELECT d.meter_id, d.hour, d.marked_at, d.min_ts FROM dirty_meter_hours d "
+        "JOIN unnest(%b::text[], %b::timestamptz[]) AS seen(m, h) ON d.meter_id = seen.m "
+        'AND d.hour = seen.h ORDER BY d.meter_id COLLATE "C", d.hour FOR UPDATE OF d',
+        [[m for m, _ in seen], [h for _, h in seen]],
     )
+    rows = cur.fetchall()
+    done = [(m, h) for m, h, at, _ in rows if seen[(m, h)] == at]
+    if done:
+        cur.execute(
+            "DELETE FROM dirty_meter_hours d USING unnest(%b::text[], %b::timestamptz[]) "
+            "AS k(m, h) WHERE d.meter_id = k.m AND d.hour = k.h",
+            [[m for m, _ in done], [h for _, h in done]],
+        )
+    return [(m, h, t) for m, h, at, t in rows if seen[(m, h)] != at]
+
+
+def reading_counts(conn: Connection, ranges: list[tuple[str, datetime, datetime]]) -> list[int]:
+    """Readings of each (meter, t0, t1) with t0 <= ts <= t1, as committed now."""
+    if not ranges:
+        return []
+    cur = driver_cursor(conn)
+    cur.execute(
+        "SELECT (SELECT count(*) FROM readings r WHERE r.meter_id = k.m AND r.ts >= k.t0 "
+        "AND r.ts <= k.t1) FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[]) "
+        "WITH ORDINALITY AS k(m, t0, t1, n) ORDER BY k.n",
+        [list(c) for c in zip(*ranges, strict=True)],
+    )
+    return [int(n) for (n,) in cur.fetchall()]
+
+
+def advance_marks(conn: Connection, rows: list[tuple[str, datetime, datetime]]) -> None:
+    """Set the `min_ts` of locked survivors (meter, hour, min_ts)."""
+    if rows:
+        driver_cursor(conn).execute(
+            "UPDATE dirty_meter_hours d SET min_ts = k.t FROM unnest(%b::text[], "
+            "%b::timestamptz[], %b::timestamptz[]) AS k(m, h, t) "
+            "WHERE d.meter_id = k.m AND d.hour = k.h",
+            [list(c) for c in zip(*rows, strict=True)],
+        )
 
 
 def dirty_count(conn: Connection) -> int:

@@ -9,7 +9,7 @@ METER_HOURS = Counter(
 )
 REFRESH_SECONDS = Histogram(
     "emissions_engine_refresh_duration_seconds",
-    "Time to recompute one meter's dirty hours (one transaction).",
+    "Time to refresh one batch of dirty meters (one transaction).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 # Not "..._meter_hours": promtool reads "hours" as a unit that should be seconds.

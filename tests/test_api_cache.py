@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from core import dirty_marks
 from engine.service import refresh_until_clean
 from ingest.parse import Parsed, Reading
 from ingest.writer import BatchWriter, Message
@@ -70,12 +71,11 @@ def test_cache_follows_every_change(client: TestClient, api_env: ApiEnv) -> None
             ),
             {"t": T0},
         )
-        conn.execute(
-            text(
-                "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) SELECT meter_id, hour, "
-                "hour FROM hourly_emissions WHERE enterprise_id = 'NCK-STL1' ON CONFLICT DO NOTHING"
-            )
-        )
+        stale = conn.execute(
+            text("SELECT meter_id, hour FROM hourly_emissions WHERE enterprise_id = 'NCK-STL1'")
+        ).all()
+        hours = [r.hour for r in stale]
+        dirty_marks.mark_hours(conn, [r.meter_id for r in stale], hours, hours)
     refresh_until_clean(api_env.engine)
     doubled = _answer(client, api_env, url)
     assert doubled == _uncached(api_env, url) and doubled != got

@@ -23,8 +23,10 @@ from core.park.loader import parse_park
 from core.park.repository import apply_park
 from core.settings import Settings
 from core.units import CANONICAL_UNITS, convert
+from engine import marks as queue
+from engine import reads
 from engine.marks import record_replacement
-from engine.service import refresh_until_clean
+from engine.service import refresh_pass, refresh_until_clean
 from ingest.parse import Parsed
 from ingest.parse import Reading as InReading
 from ingest.writer import BatchWriter, Message
@@ -288,6 +290,42 @@ def test_incremental_hours_equal_full_recomputation(
     refresh_every: int,
     shuffle: bool,
 ) -> None:
+    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=counter_streams,
+    seed=st.integers(0, 2**32),
+    refresh_every=st.integers(1, 3),
+    shuffle=st.booleans(),
+)
+def test_a_prefetch_too_small_falls_back_to_queries_and_stays_exact(
+    stack: tuple[Engine, BatchWriter],
+    monkeypatch: pytest.MonkeyPatch,
+    steps: list[tuple[int, float]],
+    seed: int,
+    refresh_every: int,
+    shuffle: bool,
+) -> None:
+    """One reading before each meter's dirty point and nothing after its dirty
+    hours: the window logic's questions mostly reach outside the batch's cache."""
+    monkeypatch.setattr(reads, "BEFORE", 1)
+    monkeypatch.setattr(reads, "AFTER", timedelta(0))
+    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+
+
+def _check_incremental(
+    stack: tuple[Engine, BatchWriter],
+    steps: list[tuple[int, float]],
+    seed: int,
+    refresh_every: int,
+    shuffle: bool,
+) -> None:
     engine, writer = stack
     _reset(engine)
     readings = _counter_values(steps)
@@ -310,6 +348,74 @@ def test_incremental_hours_equal_full_recomputation(
     with engine.connect() as conn:
         _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
         _assert_totals_match_meter_hours(conn)
+
+
+def _snapshot(engine: Engine) -> dict[str, Any]:
+    """Everything a refresh writes; totals keyed, their sums compared loosely below
+    (the database may add the same meter-hours in another order)."""
+    queries = {
+        "hours": "SELECT meter_id, hour, site_id, enterprise_id, kind, scope, consumption, "
+        "unit, co2e_kg, avoided_co2e_kg, estimated, factor_value_id FROM hourly_emissions",
+        "events": "SELECT meter_id, ts, kind, detail::text FROM data_quality_events",
+        "watermarks": "SELECT meter_id, computed_until FROM meter_engine_state",
+        "marks": "SELECT meter_id, hour FROM dirty_meter_hours",
+        "enterprise": "SELECT enterprise_id, hour, kind, meter_hours, estimated_meter_hours, "
+        "consumption, co2e_kg, avoided_co2e_kg FROM enterprise_hourly",
+        "site": "SELECT site_id, hour, kind, meter_hours, estimated_meter_hours, "
+        "consumption, co2e_kg, avoided_co2e_kg FROM site_hourly",
+    }
+    with engine.connect() as conn:
+        return {k: sorted(tuple(r) for r in conn.execute(text(q))) for k, q in queries.items()}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    streams=st.lists(counter_streams, min_size=4, max_size=4),
+    seed=st.integers(0, 2**32),
+    batch_meters=st.integers(2, 6),
+)
+def test_a_batch_of_meters_writes_what_one_meter_at_a_time_writes(
+    stack: tuple[Engine, BatchWriter],
+    streams: list[list[tuple[int, float]]],
+    seed: int,
+    batch_meters: int,
+) -> None:
+    """Four counters (one a sub-meter, one solar) and a delta meter, stored in random
+    rounds with late readings, refreshed after each round one meter per transaction
+    and then again in batches: the same hour rows, events, watermarks and totals."""
+    engine, writer = stack
+    rng = random.Random(seed)
+    meters: dict[str, list[tuple[datetime, float]]] = {
+        meter: _counter_values(steps)
+        for meter, steps in zip(("C", "MWH", "PV", "SUB"), streams, strict=True)
+    }
+    meters["D"] = [(ts, abs(v)) for ts, v in meters["C"]]
+    rounds: list[list[tuple[str, list[tuple[datetime, float]]]]] = [[] for _ in range(4)]
+    for meter, readings in meters.items():
+        if rng.random() < 0.3:
+            rng.shuffle(readings)
+        for i, reading in enumerate(readings):
+            rounds[min(3, i * 4 // len(readings) + (rng.random() < 0.1))].append((meter, [reading]))
+    results = []
+    for size in (1, batch_meters):
+        _reset(engine)
+        for stored in rounds:
+            for meter, readings in stored:
+                _store(writer, meter, readings)
+            refresh_until_clean(engine, batch_meters=size)
+        results.append(_snapshot(engine))
+    one, many = results
+    for key in ("hours", "events", "watermarks", "marks"):
+        assert one[key] == many[key], key
+    for key in ("enterprise", "site"):
+        assert [r[:5] for r in one[key]] == [r[:5] for r in many[key]], key
+        for a, b in zip(one[key], many[key], strict=True):
+            for x, y in zip(a[5:], b[5:], strict=True):
+                assert math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9), (key, a, b)
 
 
 def test_monotonic_counter_hours_sum_to_last_minus_first(
@@ -443,6 +549,55 @@ def test_new_factor_value_restates_exactly_the_hours_it_covers(
         conn.execute(text("DELETE FROM emission_factor_values WHERE source = 'test 2024'"))
 
 
+@pytest.mark.parametrize(
+    ("arrives", "advanced"),
+    [
+        (timedelta(minutes=50), True),  # after the watermark: an append
+        (timedelta(minutes=25), False),  # late, after the mark's first new reading
+        (timedelta(minutes=5), False),  # late, before it
+    ],
+)
+def test_a_mark_restamped_during_a_batch_loses_nothing(
+    stack: tuple[Engine, BatchWriter],
+    monkeypatch: pytest.MonkeyPatch,
+    arrives: timedelta,
+    advanced: bool,
+) -> None:
+    """Ingest commits a reading into a mark the batch read, before the batch clears
+    its marks. The mark survives; its min_ts moves past the new watermark only when
+    that reading came after it (so the next pass appends), and either way the
+    hours end equal to a full recomputation."""
+    engine, writer = stack
+    _reset(engine)
+    _store(writer, "C", [(T0, 10.0), (T0 + timedelta(minutes=10), 20.0)])
+    refresh_until_clean(engine)
+    _store(writer, "C", [(T0 + timedelta(minutes=20), 30.0), (T0 + timedelta(minutes=40), 50.0)])
+    original = queue.delete_marks
+
+    def ingest_meanwhile(conn: Connection, marks: dict[str, list[Any]]) -> Any:
+        if marks:  # once: the first batch that has marks
+            monkeypatch.setattr(queue, "delete_marks", original)
+            value = {timedelta(minutes=50): 60.0, timedelta(minutes=25): 35.0}.get(arrives, 15.0)
+            _store(writer, "C", [(T0 + arrives, value)])
+        return original(conn, marks)
+
+    monkeypatch.setattr(queue, "delete_marks", ingest_meanwhile)
+    refresh_pass(engine)
+    with engine.connect() as conn:
+        watermark, min_ts = conn.execute(
+            text(
+                "SELECT s.computed_until, d.min_ts FROM meter_engine_state s "
+                "JOIN dirty_meter_hours d USING (meter_id) WHERE meter_id = 'C'"
+            )
+        ).one()
+    assert watermark == T0 + timedelta(minutes=40)
+    assert (min_ts > watermark) is advanced
+    refresh_until_clean(engine)
+    with engine.connect() as conn:
+        _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+        _assert_totals_match_meter_hours(conn)
+
+
 def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWriter]) -> None:
     engine, writer = stack
     _reset(engine)
@@ -492,13 +647,17 @@ def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
     # 20 kWh + 0.5 MWh; the 5,000 Wh sub-meter is part of C's 20 kWh already.
     assert (site.unit, site.meter_hours) == ("kWh", 2)
     assert math.isclose(site.consumption, 520.0)
-    # Each rewrite of the day's totals bumps its version (the API's cache key); the
-    # sub-meter's rewrite changes no total and bumps nothing.
-    assert _day_versions(engine) == {(T0, "S"): 2}
+    # Each rewrite of the day's totals bumps its version (the API's cache key): once
+    # per batch, however many of its meters the day holds; the sub-meter's rewrite
+    # changes no total and bumps nothing.
+    assert _day_versions(engine) == {(T0, "S"): 1}
     _store(writer, "C", [(T0 + timedelta(days=1, minutes=5), 40.0)])
     _store(writer, "SUB", [(T0 + timedelta(minutes=45), 6000.0)])
     refresh_until_clean(engine)
-    assert _day_versions(engine) == {(T0, "S"): 3, (T0 + timedelta(days=1), "S"): 1}
+    assert _day_versions(engine) == {(T0, "S"): 2, (T0 + timedelta(days=1), "S"): 1}
+    _store(writer, "SUB", [(T0 + timedelta(minutes=50), 6500.0)])
+    refresh_until_clean(engine)
+    assert _day_versions(engine) == {(T0, "S"): 2, (T0 + timedelta(days=1), "S"): 1}
 
 
 def _day_versions(engine: Engine) -> dict[tuple[datetime, str], int]:

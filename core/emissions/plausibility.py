@@ -87,3 +87,17 @@ def derived_max_rate(
         return None
     p99 = rates[min(len(rates) - 1, math.ceil(0.99 * len(rates)) - 1)]
     return factor * p99 if p99 > 0 else None
+
+
+def with_guard(
+    intervals: list[Interval],
+    events: list[QualityEvent],
+    max_rate_per_h: float | None,
+    accepted: Collection[datetime],
+) -> tuple[list[Interval], list[QualityEvent]]:
+    """`counter_intervals`' result with the guard applied: what the engine's general
+    and append paths both store, so the two can never disagree."""
+    if max_rate_per_h is None:
+        return intervals, events
+    kept, implausible = guard_intervals(intervals, max_rate_per_h, accepted)
+    return kept, sorted([*events, *implausible], key=lambda e: e.ts)

@@ -1,0 +1,197 @@
+"""Reads of a batch of dirty meters: one statement for every meter's readings.
+
+Refreshing meters one by one cost a dozen round trips each (watermark, spec,
+factors, the readings before and after a change, stored hours); at tens of
+thousands of meters the engine spent its time waiting on them. Here one
+statement fetches, for all meters of a batch, the readings around their dirty
+hours, and one more the stored hours the append path adds to. `MeterReads` then
+answers the window logic's questions from that cache, and falls back to a query
+only when a question reaches outside it (a long run of glitches, a late reading
+far back), so the result never depends on how much was prefetched.
+
+Every reading a computation uses comes from at or before the meter's `last`:
+the newest reading in the prefetch's snapshot. The engine runs in READ
+COMMITTED, so a fallback query may see readings committed since; leaving them
+out keeps the watermark exact (everything at or before it, and nothing after,
+is priced), and their marks survive for the next pass.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from core.emissions.counters import Reading, Replacement
+from core.emissions.hours import floor_hour
+from engine.marks import Mark
+from engine.repository import driver_cursor
+
+# Readings fetched before each meter's first dirty point: enough for the window
+# logic's reach (3) and its first anchor search (16) in the common case.
+BEFORE = 32
+# Margin after the last dirty hour: the window's stop lies a few readings later.
+AFTER = timedelta(hours=3)
+
+# One statement, so one snapshot: the marks and the readings they stand for (ingest
+# commits both together). Per meter, the append path (every new reading after the
+# watermark) needs the readings from its first new one on; the general path those
+# around its dirty hours. Parts: 0 readings before the point, 1 from the point,
+# 2 the newest reading, 3 marks, 4 the point itself.
+_PREFETCH = (
+    "WITH mk AS MATERIALIZED (SELECT meter_id, hour, marked_at, min_ts FROM dirty_meter_hours "
+    "WHERE meter_id = ANY(%(m)b::text[])), "
+    "q AS MATERIALIZED (SELECT mk.meter_id AS m, "
+    "coalesce(min(mk.min_ts) > min(w.computed_until), false) AS app, "
+    "min(mk.min_ts) AS first_new, min(mk.hour) AS h0, max(mk.hour) AS h1 "
+    "FROM mk LEFT JOIN meter_engine_state w ON w.meter_id = mk.meter_id GROUP BY mk.meter_id), "
+    "r AS MATERIALIZED (SELECT m, app, CASE WHEN app THEN first_new "
+    "ELSE h0 - interval '1 hour' END AS p, CASE WHEN app THEN 'infinity'::timestamptz "
+    "ELSE h1 + %(after)b END AS hi FROM q) "
+    "SELECT meter_id, hour, min_ts, marked_at, NULL::float8, 3 FROM mk "
+    "UNION ALL SELECT r.m, b.ts, NULL, NULL, b.value, 0 FROM r CROSS JOIN LATERAL "
+    "(SELECT ts, value FROM readings WHERE meter_id = r.m AND ts < r.p "
+    "ORDER BY ts DESC LIMIT %(n)b) AS b "
+    "UNION ALL SELECT r.m, x.ts, NULL, NULL, x.value, 1 FROM r JOIN readings x "
+    "ON x.meter_id = r.m AND x.ts >= r.p AND x.ts <= r.hi "
+    "UNION ALL SELECT r.m, l.ts, NULL, NULL, NULL, 2 FROM r CROSS JOIN LATERAL "
+    "(SELECT ts FROM readings WHERE meter_id = r.m ORDER BY ts DESC LIMIT 1) AS l "
+    "UNION ALL SELECT m, p, CASE WHEN app THEN NULL ELSE hi END, NULL, NULL, 4 FROM r"
+)
+_STORED = (
+    "SELECT h.meter_id, h.hour, h.consumption, h.estimated FROM unnest(%(m)b::text[], "
+    "%(h)b::timestamptz[]) AS q(m, h) JOIN hourly_emissions h "
+    "ON h.meter_id = q.m AND h.hour >= q.h"
+)
+
+
+@dataclass(slots=True)
+class MeterReads:
+    """One meter's readings with ts in [lo, hi] (lo None: from its first; hi None:
+    to `last`), answering the window logic with queries only outside them."""
+
+    conn: Connection
+    meter_id: str
+    last: datetime | None
+    lo: datetime | None = None
+    hi: datetime | None = None
+    rows: list[Reading] = field(default_factory=list)
+    stamps: list[datetime] = field(default_factory=list)
+    stored_from: datetime | None = None
+    stored_rows: dict[datetime, tuple[float, bool]] = field(default_factory=dict)
+    replacements: list[Replacement] = field(default_factory=list)
+    accepted: frozenset[datetime] = frozenset()  # intervals accepted despite the guard
+
+    def _covers(self, t0: datetime | None, t1: datetime | None) -> bool:
+        low = self.lo is None or (t0 is not None and t0 >= self.lo)
+        high = self.hi is None or (t1 is not None and t1 <= self.hi)
+        return low and high
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[Reading]:
+        if self.last is None:
+            return []
+        cur = driver_cursor(self.conn)
+        cur.execute(sql, params)
+        return [Reading(ts, value) for ts, value in cur.fetchall()]
+
+    def count(self, t0: datetime, t1: datetime) -> int | None:
+        """Readings of the snapshot with t0 <= ts <= t1; None if not all were fetched."""
+        if not self._covers(t0, t1):
+            return None
+        return bisect_right(self.stamps, t1) - bisect_left(self.stamps, t0)
+
+    def before(self, t: datetime, n: int) -> list[Reading]:
+        """The last n readings strictly before t, in time order."""
+        i = bisect_left(self.stamps, t)
+        if (self.hi is None or t <= self.hi) and (i >= n or self.lo is None):
+            return self.rows[max(i - n, 0) : i]
+        return self._query(
+            "SELECT ts, value FROM (SELECT ts, value FROM readings WHERE meter_id = %s "
+            "AND ts < %s AND ts <= %s ORDER BY ts DESC LIMIT %s) AS r ORDER BY ts",
+            (self.meter_id, t, self.last, n),
+        )
+
+    def after(self, t: datetime, n: int) -> list[Reading]:
+        """The first n readings at or after t, in time order."""
+        i = bisect_left(self.stamps, t)
+        found = self.rows[i : i + n]
+        if self._covers(t, self.hi) and (len(found) == n or self.hi is None):
+            return found
+        return self._query(
+            "SELECT ts, value FROM readings WHERE meter_id = %s AND ts >= %s AND ts <= %s "
+            "ORDER BY ts LIMIT %s",
+            (self.meter_id, t, self.last, n),
+        )
+
+    def between(self, t0: datetime, t1: datetime) -> list[Reading]:
+        """Readings with t0 <= ts <= t1, in time order."""
+        if self._covers(t0, t1 if self.last is None or t1 < self.last else self.last):
+            return self.rows[bisect_left(self.stamps, t0) : bisect_right(self.stamps, t1)]
+        return self._query(
+            "SELECT ts, value FROM readings WHERE meter_id = %s AND ts BETWEEN %s AND %s "
+            "AND ts <= %s ORDER BY ts",
+            (self.meter_id, t0, t1, self.last),
+        )
+
+    def stored(self, h0: datetime, h1: datetime) -> dict[datetime, tuple[float, bool]]:
+        """Stored hours in [h0, h1) of this meter (only the engine holding it writes them)."""
+        if self.stored_from is not None and h0 >= self.stored_from:
+            return {h: v for h, v in self.stored_rows.items() if h0 <= h < h1}
+        cur = driver_cursor(self.conn)
+        cur.execute(
+            "SELECT hour, consumption, estimated FROM hourly_emissions "
+            "WHERE meter_id = %s AND hour >= %s AND hour < %s",
+            (self.meter_id, h0, h1),
+        )
+        return {h: (c, e) for h, c, e in cur.fetchall()}
+
+
+def prefetch(
+    conn: Connection, ids: Sequence[str]
+) -> tuple[dict[str, list[Mark]], dict[str, MeterReads]]:
+    """The batch's marks and, per marked meter, its readings around them and its
+    newest reading; for the meters that append (every mark after the watermark)
+    also their stored hours from the first prefetched reading's hour on."""
+    cur = driver_cursor(conn)
+    cur.execute(_PREFETCH, {"m": list(ids), "n": BEFORE, "after": AFTER})
+    marks: dict[str, list[Mark]] = defaultdict(list)
+    parts: dict[str, list[list[Reading]]] = defaultdict(lambda: [[], []])
+    last: dict[str, datetime] = {}
+    bounds: dict[str, datetime | None] = {}
+    for meter, a, b, c, value, part in cur.fetchall():
+        if part < 2:
+            parts[meter][part].append(Reading(a, value))
+        elif part == 2:
+            last[meter] = a
+        elif part == 3:
+            marks[meter].append(Mark(a, c, b))
+        else:
+            bounds[meter] = b
+    out: dict[str, MeterReads] = {}
+    for meter, hi in bounds.items():
+        head, inside = (sorted(p, key=lambda r: r.ts) for p in parts[meter])
+        newest = last.get(meter)
+        rows = head + inside
+        out[meter] = MeterReads(
+            conn,
+            meter,
+            newest,
+            lo=None if len(head) < BEFORE else head[0].ts,
+            hi=None if hi is None or newest is None or newest <= hi else hi,
+            rows=rows,
+            stamps=[r.ts for r in rows],
+        )
+    appending = [m for m, hi in bounds.items() if hi is None and out[m].rows]
+    wanted = {m: floor_hour(out[m].rows[0].ts) for m in appending}
+    if wanted:
+        cur.execute(_STORED, {"m": list(wanted), "h": list(wanted.values())})
+        for meter, hour, consumption, estimated in cur.fetchall():
+            out[meter].stored_rows[hour] = (consumption, estimated)
+        for meter, hour in wanted.items():
+            out[meter].stored_from = hour
+    return {m: sorted(v, key=lambda k: k.hour) for m, v in marks.items()}, out
