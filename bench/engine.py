@@ -1133,7 +1133,9 @@ def run_freshness(
         "engine_refresh": histogram_summary(
             engine_histogram(engine_before), engine_histogram(engine_after)
         ),
-        "engine_hour_rows_written": engine_after.get("emissions_engine_hour_rows_written_total", 0.0)
+        "engine_hour_rows_written": engine_after.get(
+            "emissions_engine_hour_rows_written_total", 0.0
+        )
         - engine_before.get("emissions_engine_hour_rows_written_total", 0.0),
         "ingestor": metrics_delta(ingest_before, ingest_after),
         **backlog_figures(monitor.samples, report),

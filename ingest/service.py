@@ -59,6 +59,10 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
     return pipeline, client
 
 
+class _StoppedWhileStarting(Exception):
+    """SIGTERM or SIGINT arrived before the broker accepted the first login."""
+
+
 def run(settings: Settings) -> None:
     pipeline, client = build(settings)
     # Measured (bench/ingest.py): the cyclic collector took a fifth of the CPU with
@@ -67,8 +71,17 @@ def run(settings: Settings) -> None:
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    starting = threading.Event()
+    starting.set()
+
+    def on_signal(*_: object) -> None:
+        """A stop while the first login still waits for the broker ends the wait."""
+        stop.set()
+        if starting.is_set():
+            raise _StoppedWhileStarting
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     server = serve_health(
         settings.metrics_host,
         settings.ingest_health_port,
@@ -79,6 +92,12 @@ def run(settings: Settings) -> None:
     pipeline.start()
     try:
         client.start()
+        starting.clear()
+    except _StoppedWhileStarting:
+        log.info("ingest_stopped_while_starting")
+        pipeline.stop()
+        server.shutdown()
+        return
     except StartupFailure:
         pipeline.stop()
         server.shutdown()

@@ -89,6 +89,11 @@ class Gateways:
     def topic(self, gateway: str) -> str:
         return f"{self.prefix}/{self.site_of_gateway[gateway]}/gateways/{gateway}"
 
+    def is_batch_topic(self, topic: str) -> bool:
+        """A canonical batch topic (a device's native topic is not one)."""
+        head, _, gateway = topic.rpartition("/gateways/")
+        return gateway in self.site_of_gateway and topic == self.topic(gateway) and bool(head)
+
     def batches(
         self, tick: int, sent_at: int, samples: list[Sample], step: int | None = None
     ) -> list[Message]:

@@ -222,7 +222,9 @@ class Runner:
                 settle_copy(m, m.original)
             else:
                 settle(m, now, self.config.limits, self.gateways.commissioned)
-            self.sink.publish(m.gateway, m.topic, m.payload, sequenced=m.reason not in UNREADABLE)
+            # Only canonical batches carry seq/epoch; a device's own payload cannot.
+            sequenced = m.reason not in UNREADABLE and self.gateways.is_batch_topic(m.topic)
+            self.sink.publish(m.gateway, m.topic, m.payload, sequenced=sequenced)
             if self.ledger.enabled:
                 self.ledger.write(message_record(m, now))
             self.summary.messages += 1

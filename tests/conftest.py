@@ -177,7 +177,7 @@ def two_site_park(sample: Park) -> Park:
                         for m in range(1, 4)
                     ],
                 }
-                for n in range(1, 3)
+                for n in range(1, 6)  # several, so delivery tests each own a gateway
             ],
         }
     )

@@ -43,7 +43,7 @@ def test_broker_kill_9_five_times_through_a_backlog_stores_each_reading_once(
     park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park, tmp_path: Path
 ) -> None:
     settings, engine = park_db
-    gw, meters = gateway(test_park, index=11)
+    gw, meters = gateway(test_park, site_id="DVU", index=2)
     forget_session(own_broker, "svc-ingest-2")
     ingest = IngestProcess(settings, own_broker, user="svc-ingest-2")
     ingest.start()  # its persistent subscription: the backlog queues for it ...
@@ -52,7 +52,7 @@ def test_broker_kill_9_five_times_through_a_backlog_stores_each_reading_once(
     own_broker.start()
     buffer = tmp_path / "buffer.sqlite"
     sink = _gateway_client(own_broker, gw, buffer)
-    messages = batch_messages("NCK", gw, meters, READINGS, per_message=50)
+    messages = batch_messages("DVU", gw, meters, READINGS, per_message=50)
     per_round = len(messages) // ROUNDS
     try:
         for n in range(ROUNDS):

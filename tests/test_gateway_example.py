@@ -38,12 +38,12 @@ def test_example_client_delivers_everything_once_through_a_broker_crash(
     park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park, tmp_path: Path
 ) -> None:
     settings, engine = park_db
-    gw, meters = gateway(test_park, index=10)
+    gw, meters = gateway(test_park, site_id="DVU", index=3)
     forget_session(own_broker, "svc-ingest-3")
     ingest = IngestProcess(settings, own_broker, user="svc-ingest-3")
     ingest.start()
     client = _example().GatewayClient(
-        "127.0.0.1", own_broker.port, "NCK", gw, own_broker.password(gw),
+        "127.0.0.1", own_broker.port, "DVU", gw, own_broker.password(gw),
         str(tmp_path / "buffer.sqlite"), resend_s=2.0,
     )  # fmt: skip
     start = int(BASE_TS.timestamp())

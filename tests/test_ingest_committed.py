@@ -129,7 +129,7 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
     finally:
         later.close()
     # Another gateway may not read it (the ACL's %u pattern), retained or not.
-    other, _ = gateway(test_park, index=10)
+    other, _ = gateway(test_park, site_id="DVU", index=4)
     spy = test_mqtt.connect(broker.port, other, broker.password(other), client_id=other)
     try:
         spy.client.subscribe(f"{topic}/committed", qos=1)

@@ -76,10 +76,11 @@ def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(
     publisher.start()
     stored_at_kill = 0
     for _ in range(5):
-        # Kill while the ingestor is committing and the gateway still publishing:
-        # the store moved since the last kill and has not got everything yet.
+        # Kill while the ingestor is committing: the store moved since the last
+        # kill and has not got everything yet (the rest is in flight: still being
+        # published, or queued in the broker).
         stored_at_kill = _wait_for_progress(engine, stored_at_kill, 2_000)
-        assert publisher.is_alive() and stored_at_kill < 100_000, "nothing was in flight"
+        assert stored_at_kill < 100_000, "nothing was in flight"
         ingest.kill9()
         ingest.start()
     publisher.join()
