@@ -146,6 +146,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests")
     parser.add_argument("--requests", type=int, default=None, help="site-year requests")
     args = parser.parse_args()
+    summary = Summary("api", quick=args.quick)  # started now: the summary says how long
     n_year = args.requests or (20 if args.quick else 100)
     n_month = n_year * 4
     park = load_park(ROOT / "config" / "park.yaml")
@@ -206,7 +207,6 @@ def main() -> int:
         f"site_year: {results['site_year']['hours']} hours; first (cold) request "
         f"{results['site_year']['first_request_ms']:.0f} ms; load average {os.getloadavg()[0]:.2f}"
     )
-    summary = Summary("api", quick=args.quick)
     summary.figure("load: a year of meter-hours and the rollups", load_s, "s")
     summary.figure("site_year first (cold) request", results["site_year"]["first_request_ms"], "ms")
     for name, r in results.items():
