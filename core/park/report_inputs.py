@@ -7,16 +7,14 @@ reports' inputs each have one short module; the upsert is the repository's own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, text
 
 from core.park.models import Park
+from core.park.summary import ApplySummary
 
-if TYPE_CHECKING:
-    from core.park.repository import ApplySummary
-
-Upsert = Callable[[Connection, "ApplySummary", str, tuple[str, ...], dict[str, Any]], bool]
+Upsert = Callable[[Connection, ApplySummary, str, tuple[str, ...], dict[str, Any]], bool]
 
 
 def apply_report_inputs(

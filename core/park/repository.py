@@ -8,8 +8,6 @@ their readings and history stay.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,19 +18,7 @@ from core.dirty_marks import mark_factor_hours
 from core.park.device_store import apply_device_rows
 from core.park.models import Park
 from core.park.report_inputs import apply_report_inputs
-
-
-@dataclass
-class ApplySummary:
-    """Rows inserted, changed and deactivated per table: what `config apply` reports."""
-
-    inserted: Counter[str] = field(default_factory=Counter)
-    updated: Counter[str] = field(default_factory=Counter)
-    deactivated: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def changed(self) -> bool:
-        return any(c.total() for c in (self.inserted, self.updated, self.deactivated))
+from core.park.summary import ApplySummary
 
 
 def _upsert(
