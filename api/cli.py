@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from rich.table import Table
 
 from api.auth import KeyError_, Role, create_key, list_keys, revoke_key
+from api.principals_cli import principals_transaction, print_principals, report_retired
 from core.cli_support import err, load_settings, out
-from core.db import make_engine, transaction, wait_for_database
+from core.db import make_engine, wait_for_database
 
 keys_app = typer.Typer(help="API keys (stored hashed; shown once).", no_args_is_help=True)
 
@@ -46,14 +46,8 @@ def create(
     ] = None,
 ) -> None:
     """Create a key and print its token once; only its SHA-256 digest is stored."""
-    settings = load_settings("db_password")
-    engine = make_engine(settings)
-    try:
-        with transaction(engine) as conn:
-            token = create_key(conn, name, role, enterprise)
-    except KeyError_ as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    with principals_transaction(KeyError_) as conn:
+        token = create_key(conn, name, role, enterprise)
     err.print(f"created {role.value} key {name!r}; the token is shown only now:")
     out.print(token, markup=False, highlight=False)
 
@@ -61,29 +55,20 @@ def create(
 @keys_app.command("list")
 def list_() -> None:
     """Keys with role, enterprise, creation, last use and revocation (never tokens)."""
-    engine = make_engine(load_settings("db_password"))
-    with engine.connect() as conn:
+    with make_engine(load_settings("db_password")).connect() as conn:
         keys = list_keys(conn)
-    table = Table("name", "role", "enterprise", "created", "last used", "revoked")
-    for k in keys:
-        table.add_row(
-            k.name,
-            k.role,
-            k.enterprise_id or "",
-            f"{k.created_at:%Y-%m-%d %H:%M}",
-            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "",
-            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
-        )
-    out.print(table)
+    print_principals(
+        ("name", "role", "enterprise", "created", "last used", "revoked"),
+        [
+            (k.name, k.role, k.enterprise_id, k.created_at, k.last_used_at, k.revoked_at)
+            for k in keys
+        ],
+    )
 
 
 @keys_app.command("revoke")
 def revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
     """Revoke a key at once: its next request answers 401."""
-    engine = make_engine(load_settings("db_password"))
-    with transaction(engine) as conn:
+    with principals_transaction() as conn:
         done = revoke_key(conn, name)
-    if not done:
-        err.print(f"no active key named {name!r}")
-        raise typer.Exit(1)
-    out.print(f"revoked {name!r}")
+    report_retired(done, "key", name, "revoked")

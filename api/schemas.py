@@ -9,9 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
-
-from core.emissions.coverage import Coverage
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class ErrorOut(BaseModel):
@@ -21,6 +19,9 @@ class ErrorOut(BaseModel):
 class CoverageOut(BaseModel):
     """How much of the period the figures stand on, in meter-hours of complete hours."""
 
+    # Read from core.emissions.coverage.Coverage, shares included (its properties).
+    model_config = ConfigDict(from_attributes=True)
+
     expected_meter_hours: int = Field(
         description="Hours each counted (active, main) meter was commissioned for."
     )
@@ -29,15 +30,6 @@ class CoverageOut(BaseModel):
     missing_share: float | None = Field(
         description="Meter-hours with no data yet: not in the figures (null: nothing expected)."
     )
-
-    @classmethod
-    def of(cls, c: Coverage) -> CoverageOut:
-        return cls(
-            expected_meter_hours=c.expected_meter_hours,
-            measured_share=c.measured_share,
-            estimated_share=c.estimated_share,
-            missing_share=c.missing_share,
-        )
 
 
 class KindFigure(BaseModel):
@@ -81,6 +73,9 @@ class TotalsOut(BaseModel):
 
 
 class WindowOut(BaseModel):
+    # core.reporting.WindowStatus as it is, ratio and coverage included.
+    model_config = ConfigDict(from_attributes=True)
+
     window: str
     start: datetime
     end: datetime
@@ -91,6 +86,9 @@ class WindowOut(BaseModel):
 
 
 class ForecastOut(BaseModel):
+    # core.reporting.Forecast as it is, ratio and coverages included.
+    model_config = ConfigDict(from_attributes=True)
+
     year: int
     ytd_actual_tco2e: float
     run_rate_tco2e_per_day: float = Field(

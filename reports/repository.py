@@ -50,32 +50,19 @@ def meter_data(
             "count(*) FILTER (WHERE estimated) AS est, min(scope) AS scope "
             "FROM hourly_emissions WHERE site_id = :s AND hour >= :a AND hour < :b "
             f"AND {_E.format(col='enterprise_id')} GROUP BY meter_id) "
-            "SELECT m.id, m.enterprise_id, m.kind, coalesce(h.unit, m.unit) AS unit, "
+            "SELECT m.id AS meter_id, m.enterprise_id, m.kind, coalesce(h.unit, m.unit) AS unit, "
             "m.factor_key, m.accuracy_pct, m.commissioned_at, h.scope, "
             "coalesce(h.consumption, 0) AS consumption, coalesce(h.co2e_kg, 0) AS co2e_kg, "
-            "coalesce(h.avoided, 0) AS avoided, coalesce(h.n, 0) AS n, "
-            "coalesce(h.est, 0) AS est FROM meters m LEFT JOIN h ON h.meter_id = m.id "
+            "coalesce(h.avoided, 0) AS avoided_co2e_kg, coalesce(h.n, 0) AS meter_hours, "
+            "coalesce(h.est, 0) AS estimated_hours FROM meters m LEFT JOIN h ON h.meter_id = m.id "
             "WHERE m.site_id = :s AND m.parent_id IS NULL AND (m.active OR h.n IS NOT NULL) "
             f"AND {_E.format(col='m.enterprise_id')} ORDER BY m.enterprise_id, m.id"
         ),
         {"s": site, "e": enterprise, "a": start, "b": end},
     )
+    # A meter without hours in the period has no stored scope: its kind's.
     return [
-        MeterData(
-            meter_id=r.id,
-            enterprise_id=r.enterprise_id,
-            kind=r.kind,
-            unit=r.unit,
-            factor_key=r.factor_key,
-            scope=r.scope if r.scope is not None else scope_of(r.kind),
-            accuracy_pct=r.accuracy_pct,
-            commissioned_at=r.commissioned_at,
-            consumption=r.consumption,
-            co2e_kg=r.co2e_kg,
-            avoided_co2e_kg=r.avoided,
-            meter_hours=r.n,
-            estimated_hours=r.est,
-        )
+        MeterData(**{**r._mapping, "scope": scope_of(r.kind) if r.scope is None else r.scope})
         for r in rows
     ]
 

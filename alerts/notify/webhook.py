@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from alerts.notify import DeliveryError
-from core.paths import secrets_dir
+from core.paths import generated_secret, secrets_dir
 from core.settings import Environment, Settings
 
 SIGNATURE_HEADER = "X-Emissions-Signature"
@@ -42,26 +40,9 @@ def webhook_secret(settings: Settings) -> bytes:
     if settings.environment is Environment.production:
         raise DeliveryError(f"no webhook secret: set EMISSIONS_ALERTS_WEBHOOK_SECRET or {path}")
     try:
-        return _generate(path)
+        return generated_secret(path).encode()
     except OSError as exc:
         raise DeliveryError(f"no webhook secret and cannot create {path}: {exc}") from exc
-
-
-def _generate(path: Path) -> bytes:
-    """Written aside, then linked into place: a second service generating at the
-    same moment reads the winner's complete file, never a half-written one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(secrets.token_hex(32) + "\n")
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        pass  # another process won the race; use its secret
-    finally:
-        draft.unlink()
-    return path.read_text(encoding="utf-8").strip().encode()
 
 
 def sign(secret: bytes, body: bytes) -> str:

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from api.auth import Role
 from api.console.users import UserError, create_user, disable_user, list_users
+from api.principals_cli import principals_transaction, print_principals, report_retired
 from core.cli_support import err, load_settings, out
-from core.db import make_engine, transaction
+from core.db import make_engine
 
 app = typer.Typer(help="Console users (argon2 password hashes).", no_args_is_help=True)
 
@@ -46,13 +46,8 @@ def create(
 ) -> None:
     """Create a user; without --password-file or --generate, asks for the password."""
     password = _password(password_file, generate)
-    engine = make_engine(load_settings("db_password"))
-    try:
-        with transaction(engine) as conn:
-            create_user(conn, username, password, role, enterprise, language)
-    except UserError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    with principals_transaction(UserError) as conn:
+        create_user(conn, username, password, role, enterprise, language)
     err.print(f"created {role.value} user {username!r}")
     if generate:
         err.print("the generated password is shown only now:")
@@ -62,29 +57,20 @@ def create(
 @app.command("list")
 def list_() -> None:
     """Users with role, enterprise, language, creation and disabling (never hashes)."""
-    engine = make_engine(load_settings("db_password"))
-    with engine.connect() as conn:
+    with make_engine(load_settings("db_password")).connect() as conn:
         users = list_users(conn)
-    table = Table("username", "role", "enterprise", "language", "created", "disabled")
-    for u in users:
-        table.add_row(
-            u.username,
-            u.role,
-            u.enterprise_id or "",
-            u.locale,
-            f"{u.created_at:%Y-%m-%d %H:%M}",
-            f"{u.disabled_at:%Y-%m-%d %H:%M}" if u.disabled_at else "",
-        )
-    out.print(table)
+    print_principals(
+        ("username", "role", "enterprise", "language", "created", "disabled"),
+        [
+            (u.username, u.role, u.enterprise_id, u.locale, u.created_at, u.disabled_at)
+            for u in users
+        ],
+    )
 
 
 @app.command("disable")
 def disable(username: Annotated[str, typer.Argument(help="The user's name.")]) -> None:
     """Disable a user at once: its open sessions end on their next request."""
-    engine = make_engine(load_settings("db_password"))
-    with transaction(engine) as conn:
+    with principals_transaction() as conn:
         done = disable_user(conn, username)
-    if not done:
-        err.print(f"no active user named {username!r}")
-        raise typer.Exit(1)
-    out.print(f"disabled {username!r}")
+    report_retired(done, "user", username, "disabled")

@@ -11,14 +11,12 @@ are SameSite=Lax and Secure when `EMISSIONS_CONSOLE_COOKIE_SECURE` is set.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
-from pathlib import Path
 
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from core.paths import secrets_dir
+from core.paths import generated_secret, secrets_dir
 from core.settings import Environment, Settings, SettingsError
 
 SESSION_COOKIE = "pem_session"
@@ -36,23 +34,7 @@ def secret_key(settings: Settings) -> str:
         return path.read_text(encoding="utf-8").strip()
     if settings.environment is Environment.production:
         raise SettingsError(f"the console needs EMISSIONS_CONSOLE_SECRET_KEY or {path}")
-    return _generate(path)
-
-
-def _generate(path: Path) -> str:
-    """Written aside, then linked into place, so two processes agree on one key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(secrets.token_hex(32) + "\n")
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
-    return path.read_text(encoding="utf-8").strip()
+    return generated_secret(path)
 
 
 class Cookies:

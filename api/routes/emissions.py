@@ -103,7 +103,7 @@ def _totals(
                 by_scope={"1": row["s1"], "2": row["s2"], "3": row["s3"]},
                 estimated=row["estimated"],
                 hours=row["hours"],
-                coverage=CoverageOut.of(covered),
+                coverage=CoverageOut.model_validate(covered),
             )
         )
     return TotalsOut(

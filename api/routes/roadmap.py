@@ -16,7 +16,6 @@ from api.deps import ERRORS, Caller, Conn, not_found, require_role
 from api.params import SiteQ
 from api.repository.totals import yearly_actuals
 from api.schemas import (
-    CoverageOut,
     ForecastOut,
     RoadmapStatusOut,
     TrajectoryOut,
@@ -24,7 +23,7 @@ from api.schemas import (
     WindowOut,
 )
 from api.scope import resolve
-from core.reporting import SiteRoadmap, WindowStatus, roadmap_status, site_roadmap, trajectory
+from core.reporting import SiteRoadmap, roadmap_status, site_roadmap, trajectory
 
 router = APIRouter(prefix="/v1/roadmap", tags=["roadmap"], responses=ERRORS)
 
@@ -38,18 +37,6 @@ def _roadmap(conn: Connection, caller: Caller, site: str) -> SiteRoadmap:
     return roadmap
 
 
-def _window(w: WindowStatus) -> WindowOut:
-    return WindowOut(
-        window=w.window,
-        start=w.start,
-        end=w.end,
-        actual_tco2e=w.actual_tco2e,
-        budget_tco2e=w.budget_tco2e,
-        ratio=w.ratio,
-        coverage=CoverageOut.of(w.coverage),
-    )
-
-
 @router.get("/status", response_model=RoadmapStatusOut, summary="Actual versus budget")
 def status(conn: Conn, caller: Caller, site: SiteQ) -> RoadmapStatusOut:
     """Today, month to date and year to date (calendar boundaries in the site's time
@@ -60,25 +47,14 @@ def status(conn: Conn, caller: Caller, site: SiteQ) -> RoadmapStatusOut:
     missing. Ratios are null when the budget is 0."""
     roadmap = _roadmap(conn, caller, site)
     s = roadmap_status(conn, roadmap, datetime.now(UTC))
-    f = s.forecast
     return RoadmapStatusOut(
         site=s.site_id,
         timezone=s.timezone,
         now=s.now,
-        today=_window(s.today),
-        month_to_date=_window(s.month_to_date),
-        year_to_date=_window(s.year_to_date),
-        forecast=ForecastOut(
-            year=f.year,
-            ytd_actual_tco2e=f.ytd_actual_tco2e,
-            run_rate_tco2e_per_day=f.run_rate_tco2e_per_day,
-            forecast_tco2e=f.forecast_tco2e,
-            gap_fill_tco2e=f.gap_fill_tco2e,
-            target_tco2e=f.target_tco2e,
-            ratio=f.ratio,
-            ytd_coverage=CoverageOut.of(f.ytd_coverage),
-            run_rate_coverage=CoverageOut.of(f.run_rate_coverage),
-        ),
+        today=WindowOut.model_validate(s.today),
+        month_to_date=WindowOut.model_validate(s.month_to_date),
+        year_to_date=WindowOut.model_validate(s.year_to_date),
+        forecast=ForecastOut.model_validate(s.forecast),
     )
 
 
