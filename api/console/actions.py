@@ -20,6 +20,7 @@ from api.auth import Role
 from api.console.users import authenticate_user, set_locale
 from api.console.web import LANG_COOKIE, Viewer, cookies, render, viewer
 from api.deps import Conn, not_found, require_role, unthrottled_client
+from api.downloads import attachment
 from api.inventory import build_inventory, inventory_csv
 from api.params import MAX_YEAR, MIN_YEAR, OBJECT_ID, SITE_ID, local_range
 from api.repository import alerts as alerts_repo
@@ -215,11 +216,7 @@ def hourly_csv(
     max_days = request.app.state.settings.api_max_hourly_days
     a, b = local_range(start, end, scope.timezone, max_days)
     name = f"hourly-{scope.enterprise_id or site}-{start}-{end}.csv"
-    return Response(
-        hourly_repo.hourly_csv(conn, scope, a, b),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return attachment(hourly_repo.hourly_csv(conn, scope, a, b), name, "text/csv")
 
 
 @router.get("/downloads/inventory.csv")
@@ -233,11 +230,7 @@ def inventory(
     scope = resolve(conn, user.principal, site, enterprise)
     result = build_inventory(conn, scope, year, datetime.now(UTC))
     name = f"inventory-{scope.enterprise_id or site}-{year}.csv"
-    return Response(
-        inventory_csv(result),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return attachment(inventory_csv(result), name, "text/csv")
 
 
 @router.get("/downloads/ghg-inventory")

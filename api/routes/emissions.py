@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import ERRORS, AppSettings, Caller, Conn
 from api.params import End, EnterpriseQ, MeterQ, SiteQ, Start, local_range, utc_range
 from api.repository import hourly as hourly_repo
-from api.repository import inventory as inventory_repo
 from api.repository import totals as totals_repo
 from api.schemas import CoverageOut, HourlyOut, PeriodTotal, TotalsOut
 from api.scope import resolve
-from core.emissions.coverage import Coverage, expected_meter_hours, hour_floor
-from core.park.models import PRODUCTION_KINDS
+from core.emissions.coverage import complete_coverage
+from core.reporting import counted_commissioning
 
 router = APIRouter(prefix="/v1/emissions", tags=["emissions"], responses=ERRORS)
 
@@ -65,39 +65,56 @@ def hourly(
     return Response(body, media_type="application/json")
 
 
+LocalDay = Annotated[date, Query(description="Local date at the site, YYYY-MM-DD.")]
+
+
+@dataclass(frozen=True)
+class LocalDays:
+    """What the daily and monthly totals are asked for: local dates [start, end)."""
+
+    site: str
+    start: date
+    end: date
+    enterprise: str | None
+
+
+def local_days(
+    site: SiteQ,
+    start: LocalDay,
+    end: Annotated[date, Query(description="Local date, exclusive.")],
+    enterprise: EnterpriseQ = None,
+) -> LocalDays:
+    return LocalDays(site, start, end, enterprise)
+
+
+Days = Annotated[LocalDays, Depends(local_days)]
+
+
 def _totals(
-    conn: Conn,
-    caller: Caller,
-    site: str,
-    enterprise: str | None,
-    start: date,
-    end: date,
-    period: Literal["day", "month"],
-    max_days: int,
+    conn: Conn, caller: Caller, q: LocalDays, period: Literal["day", "month"], max_days: int
 ) -> TotalsOut:
-    scope = resolve(conn, caller, site, enterprise)
-    a, b = local_range(start, end, scope.timezone, max_days)
-    commissioned = [
-        m.commissioned_at
-        for m in inventory_repo.meters_in_totals(conn, scope)
-        if m.kind not in PRODUCTION_KINDS
-    ]
-    complete = hour_floor(datetime.now(UTC))
+    scope = resolve(conn, caller, q.site, q.enterprise)
+    a, b = local_range(q.start, q.end, scope.timezone, max_days)
+    commissioned = counted_commissioning(conn, scope.site_id, enterprise_id=scope.enterprise_id)
+    now = datetime.now(UTC)
     items = []
     for row in totals_repo.period_totals(conn, scope, period, a, b):
         local = row["start"].astimezone(ZoneInfo(scope.timezone))
         nxt = _next_period(local, period)
         lo, hi = max(row["start"], a), min(nxt, b)
-        covered = Coverage(
-            expected_meter_hours=expected_meter_hours(commissioned, lo, min(hi, complete)),
-            measured_meter_hours=int(row["measured_meter_hours"]),
-            estimated_meter_hours=int(row["estimated_meter_hours"]),
+        covered = complete_coverage(
+            commissioned,
+            lo,
+            hi,
+            now,
+            int(row["measured_meter_hours"]),
+            int(row["estimated_meter_hours"]),
         )
         items.append(
             PeriodTotal(
                 period=local.strftime("%Y-%m-%d" if period == "day" else "%Y-%m"),
-                start=max(row["start"], a),
-                end=min(nxt, b),
+                start=lo,
+                end=hi,
                 co2e_kg=row["co2e_kg"],
                 avoided_co2e_kg=row["avoided_co2e_kg"],
                 by_scope={"1": row["s1"], "2": row["s2"], "3": row["s3"]},
@@ -107,7 +124,7 @@ def _totals(
             )
         )
     return TotalsOut(
-        site=site,
+        site=q.site,
         enterprise=scope.enterprise_id,
         timezone=scope.timezone,
         period=period,
@@ -125,32 +142,15 @@ def _next_period(local: datetime, period: str) -> datetime:
     return datetime(y, m, 1, tzinfo=local.tzinfo).astimezone(UTC)
 
 
-LocalDay = Annotated[date, Query(description="Local date at the site, YYYY-MM-DD.")]
-
-
 @router.get("/daily", response_model=TotalsOut, summary="Totals per local day at the site")
-def daily(
-    conn: Conn,
-    caller: Caller,
-    site: SiteQ,
-    start: LocalDay,
-    end: Annotated[date, Query(description="Local date, exclusive.")],
-    enterprise: EnterpriseQ = None,
-) -> TotalsOut:
+def daily(conn: Conn, caller: Caller, days: Days) -> TotalsOut:
     """CO2e per local day in [start, end) (at most 366 days), with the scope 1/2/3
     split and the avoided emissions of solar generation."""
-    return _totals(conn, caller, site, enterprise, start, end, "day", 366)
+    return _totals(conn, caller, days, "day", 366)
 
 
 @router.get("/monthly", response_model=TotalsOut, summary="Totals per local month at the site")
-def monthly(
-    conn: Conn,
-    caller: Caller,
-    site: SiteQ,
-    start: LocalDay,
-    end: Annotated[date, Query(description="Local date, exclusive.")],
-    enterprise: EnterpriseQ = None,
-) -> TotalsOut:
+def monthly(conn: Conn, caller: Caller, days: Days) -> TotalsOut:
     """CO2e per local month of [start, end) (at most ten years), split by scope,
     with avoided emissions. A partial first or last month covers only the range."""
-    return _totals(conn, caller, site, enterprise, start, end, "month", 3660)
+    return _totals(conn, caller, days, "month", 3660)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth import Principal, Role
 from api.deps import ERRORS, Caller, Conn, not_found, require_role
+from api.downloads import attachment
 from api.params import MAX_YEAR, MIN_YEAR, EnterpriseQ, SiteQ, Year
 from api.schemas import ErrorOut
 from api.scope import resolve
@@ -72,11 +73,7 @@ def inventory_answer(
     report = build.inventory(conn, site, year, years=years, enterprise=scope.enterprise_id)
     if format == "xlsx":
         name = f"inventory-{site}-{scope.enterprise_id or 'park'}-{year}.xlsx"
-        return Response(
-            inventory_xlsx(report),
-            media_type=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return attachment(inventory_xlsx(report), name, XLSX)
     if format == "html":
         return Response(inventory_html(report), media_type="text/html; charset=utf-8")
     return report

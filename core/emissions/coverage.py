@@ -72,6 +72,26 @@ class Coverage:
         return self._share(self.covered_meter_hours)
 
 
+def complete_coverage(
+    commissioned: Iterable[datetime],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    measured_meter_hours: int,
+    estimated_meter_hours: int,
+) -> Coverage:
+    """Coverage of the hours starting in [start, end) that are complete at `now`: the
+    hour still running then is not expected yet, since its data is still arriving.
+    `end` may fall inside an hour (a local day in a half-hour time zone): the hour
+    starting before it still counts, as the totals count it."""
+    stop = min(as_utc(end), hour_floor(now))
+    return Coverage(
+        expected_meter_hours=expected_meter_hours(commissioned, start, stop),
+        measured_meter_hours=measured_meter_hours,
+        estimated_meter_hours=estimated_meter_hours,
+    )
+
+
 def covered_rate_per_day(actual: float, days: float, coverage: Coverage) -> float | None:
     """The rate the covered meter-hours show, scaled to the whole window: what the
     window would have emitted had every expected meter-hour been measured like the

@@ -24,8 +24,8 @@ from sqlalchemy import Connection, text
 
 from core.emissions.coverage import (
     Coverage,
+    complete_coverage,
     covered_rate_per_day,
-    expected_meter_hours,
     hour_floor,
     year_end_projection,
 )
@@ -181,22 +181,26 @@ def coverage(
 ) -> Coverage:
     """Meter-hours of the complete UTC hours in [start, end): the hour still running
     at `end` is left out, since its data is still arriving."""
-    stop = hour_floor(end)
     params = {
         "s": site_id,
         "e": enterprise_id,
         "a": as_utc(start),
-        "b": stop,
+        "b": hour_floor(end),
         "output_kinds": sorted(PRODUCTION_KINDS),
     }
     statement = _SITE_COVERED if enterprise_id is None else _ENTERPRISE_COVERED
     measured, estimated = conn.execute(statement, params).one()
-    commissioned = conn.execute(_COMMISSIONED, params).scalars()
-    return Coverage(
-        expected_meter_hours=expected_meter_hours(commissioned, start, stop),
-        measured_meter_hours=int(measured),
-        estimated_meter_hours=int(estimated),
-    )
+    commissioned = counted_commissioning(conn, site_id, enterprise_id=enterprise_id)
+    return complete_coverage(commissioned, start, end, end, int(measured), int(estimated))
+
+
+def counted_commissioning(
+    conn: Connection, site_id: str, *, enterprise_id: str | None = None
+) -> list[datetime]:
+    """When each meter whose hours a coverage expects was commissioned: the one
+    answer to "which meters should have data", for the roadmap and the API's totals."""
+    params = {"s": site_id, "e": enterprise_id, "output_kinds": sorted(PRODUCTION_KINDS)}
+    return list(conn.execute(_COMMISSIONED, params).scalars())
 
 
 def budget_tco2e(roadmap: SiteRoadmap, start: datetime, end: datetime) -> float:
