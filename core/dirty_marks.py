@@ -20,19 +20,23 @@ _UPSERT = (
     "min_ts = least(dirty_meter_hours.min_ts, EXCLUDED.min_ts)"
 )
 
+
+def _marks_from(rows: str) -> str:
+    """The one upsert, fed by a statement's own rows of (meter_id, hour, min_ts)."""
+    return f"INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) {rows} {_UPSERT}"
+
+
 # psycopg form for ingest's raw cursor; keys must come sorted, so concurrent ingest
 # processes lock rows in the same order.
-MARK_ARRAYS_PSYCOPG = (
-    "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-    "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) " + _UPSERT
+MARK_ARRAYS_PSYCOPG = _marks_from(
+    "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])"
 )
 
 # Every meter-hour that has readings, as a rebuild marks them (benchmarks that load
 # history with COPY, on a raw psycopg connection).
-MARK_ALL_READINGS_PSYCOPG = (
-    "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
+MARK_ALL_READINGS_PSYCOPG = _marks_from(
     "SELECT DISTINCT meter_id, date_trunc('hour', ts, 'UTC'), date_trunc('hour', ts, 'UTC') "
-    "FROM readings ORDER BY 1, 2 " + _UPSERT
+    "FROM readings ORDER BY 1, 2"
 )
 
 
@@ -42,9 +46,10 @@ def mark_hours(
     """Marks (meter, hour) pairs given as parallel lists; returns the rows touched."""
     return conn.execute(
         text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-            "SELECT * FROM unnest(CAST(:m AS text[]), CAST(:h AS timestamptz[]), "
-            "CAST(:t AS timestamptz[])) " + _UPSERT
+            _marks_from(
+                "SELECT * FROM unnest(CAST(:m AS text[]), CAST(:h AS timestamptz[]), "
+                "CAST(:t AS timestamptz[]))"
+            )
         ),
         {"m": meters, "h": hours, "t": min_ts},
     ).rowcount
@@ -53,10 +58,7 @@ def mark_hours(
 def mark_instant(conn: Connection, meter_id: str, at: datetime) -> None:
     """The hour holding `at`, as if a reading had arrived late at `at`."""
     conn.execute(
-        text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-            "VALUES (:m, date_trunc('hour', CAST(:at AS timestamptz), 'UTC'), :at) " + _UPSERT
-        ),
+        text(_marks_from("VALUES (:m, date_trunc('hour', CAST(:at AS timestamptz), 'UTC'), :at)")),
         {"m": meter_id, "at": at},
     )
 
@@ -65,11 +67,12 @@ def mark_range(conn: Connection, site_id: str, t0: datetime, t1: datetime) -> in
     """Every meter-hour of the site with readings in [t0, t1) (for a rebuild)."""
     return conn.execute(
         text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-            "SELECT DISTINCT r.meter_id, date_trunc('hour', r.ts, 'UTC'), "
-            "date_trunc('hour', r.ts, 'UTC') FROM readings r "
-            "JOIN meters m ON m.id = r.meter_id "
-            "WHERE m.site_id = :s AND r.ts >= :t0 AND r.ts < :t1 ORDER BY 1, 2 " + _UPSERT
+            _marks_from(
+                "SELECT DISTINCT r.meter_id, date_trunc('hour', r.ts, 'UTC'), "
+                "date_trunc('hour', r.ts, 'UTC') FROM readings r "
+                "JOIN meters m ON m.id = r.meter_id "
+                "WHERE m.site_id = :s AND r.ts >= :t0 AND r.ts < :t1 ORDER BY 1, 2"
+            )
         ),
         {"s": site_id, "t0": t0, "t1": t1},
     ).rowcount
@@ -80,12 +83,13 @@ def mark_factor_hours(conn: Connection, factor_key: str, valid_from: datetime) -
     valid_from to the next value's, for the meters priced with that factor."""
     return conn.execute(
         text(
-            "INSERT INTO dirty_meter_hours (meter_id, hour, min_ts) "
-            "SELECT h.meter_id, h.hour, h.hour FROM hourly_emissions h "
-            "JOIN meters m ON m.id = h.meter_id "
-            "WHERE m.factor_key = :k AND h.hour >= :vf AND h.hour < coalesce("
-            "(SELECT min(valid_from) FROM emission_factor_values "
-            "WHERE factor_key = :k AND valid_from > :vf), 'infinity') ORDER BY 1, 2 " + _UPSERT
+            _marks_from(
+                "SELECT h.meter_id, h.hour, h.hour FROM hourly_emissions h "
+                "JOIN meters m ON m.id = h.meter_id "
+                "WHERE m.factor_key = :k AND h.hour >= :vf AND h.hour < coalesce("
+                "(SELECT min(valid_from) FROM emission_factor_values "
+                "WHERE factor_key = :k AND valid_from > :vf), 'infinity') ORDER BY 1, 2"
+            )
         ),
         {"k": factor_key, "vf": valid_from},
     ).rowcount

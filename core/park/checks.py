@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 from core.park.devices import PER_DEVICE_CLIENT, native_topic
-from core.park.models import PRODUCTION_KINDS, Enterprise, Meter, MeterKind, Park
+from core.park.models import PRODUCTION_KINDS, Enterprise, Meter, Park
 from core.units import CANONICAL_UNITS, dimension
 
 
@@ -17,6 +17,18 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+
+def _repeated(keys: Sequence[Hashable]) -> list[int]:
+    """Indexes of the keys that stand earlier in `keys` too, in order: where a list
+    that must not repeat itself is reported as repeating."""
+    seen: set[Hashable] = set()
+    repeated = []
+    for i, key in enumerate(keys):
+        if key in seen:
+            repeated.append(i)
+        seen.add(key)
+    return repeated
 
 
 def cross_field_issues(park: Park) -> list[ConfigIssue]:
@@ -56,14 +68,12 @@ def _factor_issues(park: Park) -> Iterator[ConfigIssue]:
         if key not in known:
             yield ConfigIssue(f"default_factors.{kind}", f"unknown factor {key!r}")
     for f, factor in enumerate(park.factors):
-        seen: set[object] = set()
-        for v, value in enumerate(factor.values):
-            if value.valid_from in seen:
-                yield ConfigIssue(
-                    f"factors[{f}].values[{v}].valid_from",
-                    f"{value.valid_from.isoformat()!r} appears twice for factor {factor.key!r}",
-                )
-            seen.add(value.valid_from)
+        for v in _repeated([value.valid_from for value in factor.values]):
+            yield ConfigIssue(
+                f"factors[{f}].values[{v}].valid_from",
+                f"{factor.values[v].valid_from.isoformat()!r} appears twice for factor "
+                f"{factor.key!r}",
+            )
 
 
 def _parent_issue(ent: Enterprise, meter: Meter) -> str | None:
@@ -158,13 +168,11 @@ def _alert_issues(park: Park) -> Iterator[ConfigIssue]:
     for s, site in enumerate(park.sites):
         path = f"sites[{s}].alerts"
         windows = site.alerts.drift.windows
-        for w, window in enumerate(windows):
-            if window in windows[:w]:
-                yield ConfigIssue(f"{path}.drift.windows[{w}]", f"{window.value!r} appears twice")
+        for w in _repeated(windows):
+            yield ConfigIssue(f"{path}.drift.windows[{w}]", f"{windows[w].value!r} appears twice")
         names = [hook.name for hook in site.alerts.webhooks]
-        for h, name in enumerate(names):
-            if name in names[:h]:
-                yield ConfigIssue(f"{path}.webhooks[{h}].name", f"duplicate webhook {name!r}")
+        for h in _repeated(names):
+            yield ConfigIssue(f"{path}.webhooks[{h}].name", f"duplicate webhook {names[h]!r}")
         for e, ent in enumerate(site.enterprises):
             if ent.alerts and ent.alerts.drift and site.roadmap is None:
                 yield ConfigIssue(
@@ -176,12 +184,11 @@ def _alert_issues(park: Park) -> Iterator[ConfigIssue]:
 def _report_issues(park: Park) -> Iterator[ConfigIssue]:
     """TOE factors: one per kind, an energy carrier's unit. Allocations: one per year,
     in the unit of one of the enterprise's production meters."""
-    seen: set[MeterKind] = set()
+    repeated_kinds = _repeated([toe.kind for toe in park.toe_factors])
     for t, toe in enumerate(park.toe_factors):
         path = f"toe_factors[{t}]"
-        if toe.kind in seen:
+        if t in repeated_kinds:
             yield ConfigIssue(f"{path}.kind", f"{toe.kind.value!r} appears twice")
-        seen.add(toe.kind)
         if toe.kind in PRODUCTION_KINDS:
             yield ConfigIssue(f"{path}.kind", "production output is not energy")
         elif dimension(toe.unit) != dimension(CANONICAL_UNITS[toe.kind]):
@@ -189,12 +196,11 @@ def _report_issues(park: Park) -> Iterator[ConfigIssue]:
     for s, site in enumerate(park.sites):
         for e, ent in enumerate(site.enterprises):
             produced = {dimension(m.unit) for m in ent.meters if m.kind in PRODUCTION_KINDS}
-            years: set[int] = set()
+            repeated_years = _repeated([allocation.year for allocation in ent.allocations])
             for a, allocation in enumerate(ent.allocations):
                 path = f"sites[{s}].enterprises[{e}].allocations[{a}]"
-                if allocation.year in years:
+                if a in repeated_years:
                     yield ConfigIssue(f"{path}.year", f"{allocation.year} appears twice")
-                years.add(allocation.year)
                 if dimension(allocation.unit) not in produced:
                     yield ConfigIssue(
                         f"{path}.unit",
