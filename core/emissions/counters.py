@@ -20,7 +20,8 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from itertools import islice, pairwise, repeat
+from operator import attrgetter, is_, lt
 from typing import Literal, NamedTuple
 
 from core.emissions.hours import as_utc
@@ -82,9 +83,9 @@ def certainly_kept(values: Sequence[float], index: int) -> bool:
 
 def sorted_readings(readings: Sequence[Reading]) -> list[Reading]:
     """Readings in time order with UTC timestamps; two readings at one instant are refused."""
-    if all(r.ts.tzinfo is UTC for r in readings) and all(
-        a.ts < b.ts for a, b in pairwise(readings)
-    ):
+    stamps = [r.ts for r in readings]
+    zones = map(attrgetter("tzinfo"), stamps)
+    if all(map(is_, zones, repeat(UTC))) and all(map(lt, stamps, islice(stamps, 1, None))):
         return list(readings)  # as the store hands them over: nothing to convert
     ordered = sorted((Reading(as_utc(r.ts), r.value) for r in readings), key=lambda r: r.ts)
     for before, after in pairwise(ordered):
