@@ -32,9 +32,12 @@ log = get_logger("engine")
 
 
 # A batch is one transaction: up to this many meters, and this many dirty
-# meter-hours unless one meter alone has more (its readings are held in memory).
+# meter-hours unless one meter alone has more (its readings are held in memory;
+# small enough that a rebuild splits into batches several engines can share).
 BATCH_METERS = 1000
-BATCH_HOURS = 20_000
+BATCH_HOURS = 5_000
+# How long a rebuild waits when other engines hold every dirty meter.
+HELD_ELSEWHERE_WAIT_S = 0.05
 
 
 @contextmanager
@@ -100,13 +103,22 @@ def refresh_until_clean(
     batch_meters: int = BATCH_METERS,
     batch_hours: int = BATCH_HOURS,
 ) -> int:
-    """Refresh until no mark is left (tests, rebuilds); returns hour rows written."""
+    """Refresh until no mark is left (tests, rebuilds); returns hour rows written.
+
+    Other engines may share the work: a pass that could claim nothing (they hold
+    every dirty meter) waits a moment for their batches to commit instead of
+    asking again at once."""
     total = 0
     for _ in range(max_passes):
         with engine.connect() as conn:
             if marks.dirty_count(conn) == 0:
                 return total
-        total += refresh_pass(engine, batch_meters=batch_meters, batch_hours=batch_hours)[1]
+        refreshed, written = refresh_pass(
+            engine, batch_meters=batch_meters, batch_hours=batch_hours
+        )
+        total += written
+        if not refreshed:
+            time.sleep(HELD_ELSEWHERE_WAIT_S)
     raise RuntimeError("dirty marks did not drain")
 
 

@@ -96,6 +96,8 @@ def sorted_readings(readings: Sequence[Reading]) -> list[Reading]:
 
 def sorted_replacements(replacements: Sequence[Replacement]) -> list[Replacement]:
     """Replacements in time order with UTC instants; two at one instant are refused."""
+    if not replacements:
+        return []  # nearly every meter, every time: skip building the sort
     ordered = sorted(
         (Replacement(as_utc(c.at), c.old_final, c.new_start) for c in replacements),
         key=lambda c: c.at,
