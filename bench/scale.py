@@ -120,20 +120,26 @@ def proc_cpu(pid: int) -> float:
 
 
 class Worker:
-    """`engine_worker.py loop` on one variant's tree; CPU of it and its backends."""
+    """`engine_worker.py loop` on one variant's tree, in `engines` processes (they
+    share the queue as production engines do: each batch's meters are claimed
+    with try-locks); CPU of them and their backends."""
 
-    def __init__(self, variant: Variant, settings: Settings, conn: Conn) -> None:
+    def __init__(self, variant: Variant, settings: Settings, conn: Conn, engines: int = 1) -> None:
         env = {**os.environ, "PYTHONPATH": str(variant.tree), DB_URL_ENV: settings.database_url}
         self.conn = conn
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), "loop", "--db-url-env", DB_URL_ENV],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        if json.loads(self.proc.stdout.readline() or "{}").get("ready") is not True:
-            raise RuntimeError(f"{variant.name} engine worker did not start")
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, str(WORKER), "loop", "--db-url-env", DB_URL_ENV],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(engines)
+        ]
+        for proc in self.procs:
+            assert proc.stdout is not None
+            if json.loads(proc.stdout.readline() or "{}").get("ready") is not True:
+                raise RuntimeError(f"{variant.name} engine worker did not start")
 
     def backends(self) -> list[int]:
         rows = self.conn.execute(
@@ -143,11 +149,14 @@ class Worker:
         return [int(p) for (p,) in rows]
 
     def cpu(self) -> float:
-        return proc_cpu(self.proc.pid) + sum(proc_cpu(p) for p in self.backends())
+        own = sum(proc_cpu(p.pid) for p in self.procs)
+        return own + sum(proc_cpu(p) for p in self.backends())
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.communicate(timeout=60)
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.communicate(timeout=60)
 
 
 def drain_current(settings: Settings) -> None:
@@ -195,6 +204,7 @@ def run_variant(
     meters: list[str],
     waves: int,
     cap_s: float,
+    engines: int = 1,
 ) -> dict[str, Any]:
     conn.execute(f"TRUNCATE {ENGINE_TABLES}")
     writer = BatchWriter(settings.libpq_url)
@@ -203,7 +213,7 @@ def run_variant(
         drain_current(settings)
         step = max(1, len(meters) // SAMPLE)
         sample = [(meters[i], i) for i in range(0, len(meters), step)]
-        worker = Worker(variant, settings, conn)
+        worker = Worker(variant, settings, conn, engines)
         freshness: list[float] = []
         absorbs: list[float] = []
         projected = False
@@ -228,6 +238,7 @@ def run_variant(
     freshness.sort()
     return {
         "meters": len(meters),
+        "engines": engines,
         "waves": len(absorbs),
         "absorb_s": absorbs,
         "keep_up_ratio": 60.0 / absorb,
@@ -247,15 +258,29 @@ def run_scale(
     variants: list[Variant],
     waves: int,
     cap_s: float,
+    engines: int = 1,
 ) -> dict[str, Any]:
-    """Every N for every variant, smallest N first; ratios against the first variant."""
+    """Every N for every variant, smallest N first; ratios against the first variant.
+    With `engines` > 1 the current tree is also measured with that many engine
+    processes (as `current x2`, say)."""
     all_meters = create_meters(conn, max(sizes))
     conn.execute("ANALYZE meters")
-    out: dict[str, Any] = {"sizes": sizes, "waves": waves, "cap_s": cap_s, "runs": {}}
+    out: dict[str, Any] = {
+        "sizes": sizes,
+        "waves": waves,
+        "cap_s": cap_s,
+        "engines": engines,
+        "runs": {},
+    }
     for n in sizes:
         runs = {
             v.name: run_variant(v, settings, conn, all_meters[:n], waves, cap_s) for v in variants
         }
+        if engines > 1:
+            current = variants[-1]
+            runs[f"{current.name} x{engines}"] = run_variant(
+                current, settings, conn, all_meters[:n], waves, cap_s, engines
+            )
         out["runs"][str(n)] = runs
     return out
 
@@ -287,25 +312,49 @@ def _num(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def drain_variant(variant: Variant, settings: Settings, conn: Conn, cap_s: float) -> dict[str, Any]:
+def drain_variant(
+    variant: Variant, settings: Settings, conn: Conn, cap_s: float, engines: int = 1
+) -> dict[str, Any]:
     """Everything the engine derived is emptied, every meter-hour with readings is
     marked (as a rebuild marks them) and the variant drains the queue in
-    `engine_worker.py drain`; stopped after cap_s."""
+    `engine_worker.py drain`, in `engines` processes at once (sharing the queue
+    as production engines do); stopped after cap_s. `seconds` is the slowest
+    process's, from its first pass to the empty queue."""
     conn.execute(
         "TRUNCATE hourly_emissions, dirty_meter_hours, data_quality_events, enterprise_hourly, "
         "site_hourly, meter_engine_state, totals_versions"
     )
     marks = conn.execute(dirty_marks.MARK_ALL_READINGS_PSYCOPG).rowcount
     env = {**os.environ, "PYTHONPATH": str(variant.tree), DB_URL_ENV: settings.database_url}
-    try:
-        done = subprocess.run(
+    procs = [
+        subprocess.Popen(
             [sys.executable, str(WORKER), "drain", "--db-url-env", DB_URL_ENV],
             env=env,
-            check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=cap_s,
         )
+        for _ in range(engines)
+    ]
+    deadline = time.monotonic() + cap_s
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(deadline - time.monotonic(), 0.1))
+            if proc.returncode:
+                raise RuntimeError(f"{variant.name} drain failed: {err.strip()[-500:]}")
+            results.append(json.loads(out.splitlines()[-1]))
     except subprocess.TimeoutExpired:
-        return {"dirty_marks": marks, "seconds": None, "more_than_s": cap_s}
-    return {"dirty_marks": marks, **json.loads(done.stdout.splitlines()[-1])}
+        return {"dirty_marks": marks, "engines": engines, "seconds": None, "more_than_s": cap_s}
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return {
+        "dirty_marks": marks,
+        "engines": engines,
+        "seconds": max(r["seconds"] for r in results),
+        "hour_rows_written": sum(r["hour_rows_written"] for r in results),
+        "cpu_s": sum(r["cpu_s"] for r in results),
+    }

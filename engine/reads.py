@@ -174,7 +174,9 @@ def prefetch(
             bounds[meter] = b
     out: dict[str, MeterReads] = {}
     for meter, hi in bounds.items():
-        head, inside = (sorted(p, key=lambda r: r.ts) for p in parts[meter])
+        # Readings are (ts, value) tuples of one meter, so plain tuple order is time
+        # order, compared in C rather than through a key function per reading.
+        head, inside = (sorted(p) for p in parts[meter])
         newest = last.get(meter)
         rows = head + inside
         out[meter] = MeterReads(

@@ -19,17 +19,21 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from itertools import pairwise
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from itertools import islice, pairwise, repeat
+from operator import attrgetter, is_, lt
+from typing import Literal, NamedTuple
 
 from core.emissions.hours import as_utc
 
 QualityKind = Literal["glitch", "reset", "wrap", "long_gap", "replacement", "implausible"]
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
+    """One stored register or delta value. A named tuple, not a dataclass: the engine
+    makes one per reading it recomputes (millions for a site-year), and a tuple is
+    built three times faster than a frozen dataclass."""
+
     ts: datetime
     value: float
 
@@ -43,9 +47,9 @@ class Replacement:
     new_start: float
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """Consumption `amount` spread uniformly over [t0, t1]; `estimated` for long gaps."""
+class Interval(NamedTuple):
+    """Consumption `amount` spread uniformly over [t0, t1]; `estimated` for long gaps.
+    A named tuple for the same reason as `Reading`: one per reading."""
 
     t0: datetime
     t1: datetime
@@ -79,6 +83,10 @@ def certainly_kept(values: Sequence[float], index: int) -> bool:
 
 def sorted_readings(readings: Sequence[Reading]) -> list[Reading]:
     """Readings in time order with UTC timestamps; two readings at one instant are refused."""
+    stamps = [r.ts for r in readings]
+    zones = map(attrgetter("tzinfo"), stamps)
+    if all(map(is_, zones, repeat(UTC))) and all(map(lt, stamps, islice(stamps, 1, None))):
+        return list(readings)  # as the store hands them over: nothing to convert
     ordered = sorted((Reading(as_utc(r.ts), r.value) for r in readings), key=lambda r: r.ts)
     for before, after in pairwise(ordered):
         if before.ts == after.ts:
@@ -88,6 +96,8 @@ def sorted_readings(readings: Sequence[Reading]) -> list[Reading]:
 
 def sorted_replacements(replacements: Sequence[Replacement]) -> list[Replacement]:
     """Replacements in time order with UTC instants; two at one instant are refused."""
+    if not replacements:
+        return []  # nearly every meter, every time: skip building the sort
     ordered = sorted(
         (Replacement(as_utc(c.at), c.old_final, c.new_start) for c in replacements),
         key=lambda c: c.at,
@@ -148,21 +158,29 @@ def consumption(
 def segment_intervals(
     points: Sequence[Reading], rollover: float | None, max_gap: timedelta
 ) -> tuple[list[Interval], list[QualityEvent]]:
-    """Intervals and events of one register segment (points in time order)."""
+    """Intervals and events of one register segment (points in time order).
+
+    A reading at or above the last kept one is neither a glitch nor a dip: its
+    interval is the plain difference, taken without the helpers' calls (the case of
+    nearly every reading)."""
     intervals: list[Interval] = []
     events: list[QualityEvent] = []
     if not points:
         return intervals, events
     kept = points[0]
-    for i, reading in enumerate(points[1:], start=1):
-        successor = points[i + 1] if i + 1 < len(points) else None
-        glitch = glitch_event(kept, reading, successor)
-        if glitch is not None:
-            events.append(glitch)
-            continue
-        amount, event = consumption(kept, reading, rollover)
-        if event is not None:
-            events.append(event)
+    last = len(points) - 1
+    for i in range(1, last + 1):
+        reading = points[i]
+        if reading.value >= kept.value:
+            amount = reading.value - kept.value
+        else:
+            glitch = glitch_event(kept, reading, points[i + 1] if i < last else None)
+            if glitch is not None:
+                events.append(glitch)
+                continue
+            amount, event = consumption(kept, reading, rollover)
+            if event is not None:
+                events.append(event)
         gap = reading.ts - kept.ts
         estimated = gap > max_gap
         if estimated:

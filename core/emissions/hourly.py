@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from core.emissions.counters import Interval
-from core.emissions.hours import as_utc, spread
+from core.emissions.hours import HOUR, as_utc, spread
 
 SCOPES: Final[dict[str, int]] = {
     "natural_gas": 1,
@@ -26,6 +26,8 @@ SCOPES: Final[dict[str, int]] = {
     "production": 0,
     "production_pcs": 0,
 }
+# An empty hour no instant falls in, before the first interval is seen.
+_NO_HOUR = datetime.min.replace(tzinfo=UTC)
 
 
 def hourly_consumption(intervals: Iterable[Interval]) -> dict[datetime, tuple[float, bool]]:
@@ -37,14 +39,36 @@ def hourly_consumption(intervals: Iterable[Interval]) -> dict[datetime, tuple[fl
     by a zero-length interval, which belongs to the hour containing it). An hour is
     estimated when any interval contributing to it is. Parts are summed with `fsum`, so
     the result does not depend on the order of the intervals.
+
+    Most intervals (a reading a minute) lie inside one hour, which then receives the
+    whole amount, exactly as `spread` would give it; consecutive ones usually share
+    that hour, so it is found without `spread`'s general split, which recomputing a
+    year of minute readings would otherwise call half a million times a meter.
     """
     parts: dict[datetime, list[float]] = {}
-    estimated: dict[datetime, bool] = {}
+    estimated: set[datetime] = set()
+    start = end = _NO_HOUR
+    bucket: list[float] = []
     for interval in intervals:
-        for hour, part in spread(interval.t0, interval.t1, interval.amount).items():
-            parts.setdefault(hour, []).append(part)
-            estimated[hour] = estimated.get(hour, False) or interval.estimated
-    return {hour: (math.fsum(parts[hour]), estimated[hour]) for hour in sorted(parts)}
+        t0, t1, amount = interval.t0, interval.t1, interval.amount
+        if not (t0.tzinfo is UTC and t1.tzinfo is UTC and start <= t0 <= t1 <= end and t0 < end):
+            if t0.tzinfo is UTC:
+                start = t0.replace(minute=0, second=0, microsecond=0)
+                end = start + HOUR
+            if not (t0.tzinfo is t1.tzinfo is UTC and start <= t0 <= t1 <= end and t0 < end):
+                for hour, part in spread(t0, t1, amount).items():
+                    parts.setdefault(hour, []).append(part)
+                    if interval.estimated:
+                        estimated.add(hour)
+                start = end = _NO_HOUR
+                continue
+            bucket = parts.setdefault(start, [])
+        if not math.isfinite(amount):
+            raise ValueError(f"amount {amount!r} is not finite")
+        bucket.append(amount)
+        if interval.estimated:
+            estimated.add(start)
+    return {hour: (math.fsum(parts[hour]), hour in estimated) for hour in sorted(parts)}
 
 
 def factor_at(

@@ -18,7 +18,12 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def as_utc(t: datetime) -> datetime:
-    """`t` as a UTC datetime; naive datetimes are refused because their instant is unknown."""
+    """`t` as a UTC datetime; naive datetimes are refused because their instant is unknown.
+
+    The store hands the engine UTC datetimes (its sessions run in UTC), and this is
+    called for every reading: those return at once."""
+    if t.tzinfo is UTC:
+        return t
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"{t.isoformat()} has no time zone; readings need an offset")
     return t.astimezone(UTC)
@@ -26,7 +31,9 @@ def as_utc(t: datetime) -> datetime:
 
 def floor_hour(t: datetime) -> datetime:
     """Start of the UTC hour containing `t`: the key every hourly figure is stored under."""
-    return as_utc(t).replace(minute=0, second=0, microsecond=0)
+    if t.tzinfo is not UTC:
+        t = as_utc(t)
+    return t.replace(minute=0, second=0, microsecond=0)
 
 
 def ceil_hour(t: datetime) -> datetime:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from core.emissions.counters import Interval, QualityEvent
@@ -63,7 +62,7 @@ def guard_intervals(
         if rate <= max_rate_per_h or as_utc(interval.t1) in accepted_utc:
             kept.append(interval)
             continue
-        kept.append(replace(interval, amount=0.0, estimated=True))
+        kept.append(interval._replace(amount=0.0, estimated=True))
         detail = {
             "consumption": interval.amount,
             "rate_per_h": rate,
