@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 
+from core import topics
 from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from core.park.models import Park
 from simulator import rand
@@ -87,12 +88,15 @@ class Gateways:
         return self.seq
 
     def topic(self, gateway: str) -> str:
-        return f"{self.prefix}/{self.site_of_gateway[gateway]}/gateways/{gateway}"
+        return topics.batch(self.prefix, self.site_of_gateway[gateway], gateway)
 
     def is_batch_topic(self, topic: str) -> bool:
         """A canonical batch topic (a device's native topic is not one)."""
-        head, _, gateway = topic.rpartition("/gateways/")
-        return gateway in self.site_of_gateway and topic == self.topic(gateway) and bool(head)
+        route = topics.split_data(topic, self.prefix)
+        if route is None:
+            return False
+        site, kind, gateway = route
+        return kind == topics.GATEWAYS and self.site_of_gateway.get(gateway) == site
 
     def batches(
         self, tick: int, sent_at: int, samples: list[Sample], step: int | None = None

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from core.park.devices import PER_DEVICE_CLIENT, Device, Protocol, native_topic
+from core import topics
+from core.park.devices import PER_DEVICE_CLIENT, Device, Protocol
 from core.park.models import Park
 from core.units import convert
 
@@ -62,7 +63,7 @@ def targets(park: Park) -> dict[str, Target]:
                 out[d.meter] = Target(
                     ent.protocol,
                     d,
-                    native_topic(ent.protocol, ent.gateway_id, d),
+                    topics.native(ent.protocol, ent.gateway_id, d),
                     d.device if per_device else ent.gateway_id,
                     units[d.meter],
                     d.timezone or site.timezone,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from core.park.devices import PER_DEVICE_CLIENT, native_topic
+from core import topics
+from core.park.devices import PER_DEVICE_CLIENT
 from core.park.models import PRODUCTION_KINDS, Enterprise, Meter, MeterKind, Park
 from core.units import CANONICAL_UNITS, dimension
 
@@ -216,7 +217,7 @@ def _device_issues(park: Park) -> Iterator[ConfigIssue]:
                 path = f"sites[{s}].enterprises[{e}].devices[{d}]"
                 if device.meter not in meters:
                     yield ConfigIssue(f"{path}.meter", f"unknown meter {device.meter!r}")
-                key = (native_topic(ent.protocol, ent.gateway_id, device), device.field)
+                key = (topics.native(ent.protocol, ent.gateway_id, device), device.field)
                 first = seen.setdefault(key, path)
                 if first != path:
                     yield ConfigIssue(path, f"device field already mapped at {first}")
