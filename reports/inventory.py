@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.park.models import PRODUCTION_KINDS
-from core.units import CANONICAL_UNITS, convert
+from core.meter_kinds import CANONICAL_UNITS, PRODUCTION_KINDS
+from core.units import convert
 from reports.model import (
     EnterpriseSection,
     FactorUsed,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from core.meter_kinds import MeterKind
 from core.park.loader import ParkConfigError, load_park, load_yaml, parse_park
-from core.park.models import MeterKind
 from tests.conftest import SAMPLE_PARK
 
 BASE: dict[str, Any] = {

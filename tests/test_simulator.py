@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from core.emissions.counters import Reading as CounterReading
 from core.emissions.counters import counter_intervals
+from core.meter_kinds import MeterKind
 from core.park.device_store import device_rows
 from core.park.loader import parse_park
-from core.park.models import Industry, MeterKind, Park
+from core.park.models import Industry, Park
 from ingest.adapters.base import routes_by_topic
 from ingest.devices import parse_any
 from ingest.parse import MeterInfo

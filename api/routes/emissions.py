@@ -16,7 +16,7 @@ from api.repository import totals as totals_repo
 from api.schemas import CoverageOut, HourlyOut, PeriodTotal, TotalsOut
 from api.scope import resolve
 from core.emissions.coverage import Coverage, expected_meter_hours, hour_floor
-from core.park.models import PRODUCTION_KINDS
+from core.meter_kinds import PRODUCTION_KINDS
 
 router = APIRouter(prefix="/v1/emissions", tags=["emissions"], responses=ERRORS)
 

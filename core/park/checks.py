@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core import topics
+from core.meter_kinds import CANONICAL_UNITS, PRODUCTION_KINDS, MeterKind
 from core.park.devices import PER_DEVICE_CLIENT
-from core.park.models import PRODUCTION_KINDS, Enterprise, Meter, MeterKind, Park
-from core.units import CANONICAL_UNITS, dimension
+from core.park.models import Enterprise, Meter, Park
+from core.units import dimension
 
 
 @dataclass(frozen=True)

@@ -13,25 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from core.meter_kinds import MeterKind
 from core.park.devices import DeviceGateway
 from core.units import KNOWN_UNITS
-
-
-class MeterKind(StrEnum):
-    electricity = "electricity"
-    water = "water"
-    wastewater = "wastewater"
-    natural_gas = "natural_gas"
-    diesel = "diesel"
-    lpg = "lpg"
-    solar = "solar"
-    # Production output (SPEC section 8): tonnes or pieces, priced with a zero factor.
-    production = "production"
-    production_pcs = "production_pcs"
-
-
-# Kinds that measure output, not energy or water: no CO2e, no TOE, no coverage.
-PRODUCTION_KINDS = frozenset({MeterKind.production, MeterKind.production_pcs})
 
 
 class Industry(StrEnum):
