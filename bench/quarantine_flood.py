@@ -35,7 +35,7 @@ from core.park.loader import load_park
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "core.cli"]
+CLI = [sys.executable, "-m", "cli"]
 
 
 def flood(batches: int, readings: int, oversized: int) -> list[bytes]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from core import topics
 from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
@@ -19,9 +19,8 @@ from core.park.models import Park
 from simulator import rand
 from simulator.devices import Sample
 from simulator.faults import Fault, FaultPlan, FaultSpec
+from simulator.messages import PENDING, Item, Message
 from simulator.protocols import DeviceSplitter
-
-PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,30 +29,6 @@ class Limits:
 
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_future_skew_s: int = 300
-
-
-@dataclass(slots=True)
-class Item:
-    meter: str
-    ts: int | str
-    value: float
-    expect: str = PENDING
-    reason: str | None = None
-    fault: str | None = None
-
-
-@dataclass(slots=True)
-class Message:
-    seq: int
-    gateway: str
-    topic: str
-    due: int  # simulated time to publish at
-    items: list[Item]
-    fault: str | None = None
-    reason: str | None = None  # the whole message is quarantined for this
-    original: Message | None = None  # the message this one repeats
-    extra: dict[str, object] = field(default_factory=dict)
-    payload: bytes = b""
 
 
 class Gateways:

@@ -55,7 +55,7 @@ class IngestProcess:
     def start(self) -> None:
         self.health_port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "ingest"], cwd=ROOT, env=self.env()
+            [sys.executable, "-m", "cli", "ingest"], cwd=ROOT, env=self.env()
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -47,7 +47,7 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
     ingest = IngestProcess(settings, broker, user="svc-ingest-3")
     ingest.start()
     engine_proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "engine", "run", "--health-port", str(free_port())],
+        [sys.executable, "-m", "cli", "engine", "run", "--health-port", str(free_port())],
         cwd=ROOT,
         env=_env(settings, broker, "svc-engine"),
     )
@@ -126,7 +126,7 @@ def _rebuild(settings: Settings, start: str, end: str) -> subprocess.CompletedPr
         [
             sys.executable,
             "-m",
-            "core.cli",
+            "cli",
             "engine",
             "rebuild",
             "--site",
@@ -174,7 +174,7 @@ def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, 
 
 def _replace(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "engine", "replace-meter", *args],
+        [sys.executable, "-m", "cli", "engine", "replace-meter", *args],
         cwd=ROOT,
         env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
         capture_output=True,

@@ -26,9 +26,10 @@ from ingest.devices import parse_any
 from ingest.parse import MeterInfo
 from simulator import plant, profiles, state, weather
 from simulator.faults import Fault, FaultPlan, parse_duration, parse_spec
-from simulator.gateway import Gateways, Limits, Message, settle
+from simulator.gateway import Gateways, Limits, settle
 from simulator.generate import Simulation, readings
 from simulator.ledger import Ledger, read
+from simulator.messages import Message
 from simulator.publisher import NullSink
 from simulator.runner import Mode, RunConfig, Runner
 
