@@ -49,6 +49,10 @@ def _timezone(value: str) -> str:
     return value
 
 
+# An IANA time zone name (a site's, a Tasmota device's); the park models use it too.
+TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+
+
 class Device(BaseModel):
     """One field of one device feeding one meter.
 
@@ -66,7 +70,7 @@ class Device(BaseModel):
     # none of their own); Shelly totals are Wh and Tasmota's ENERGY totals kWh.
     unit: str | None = None
     application: str | None = None  # ChirpStack application id (UUID)
-    timezone: Annotated[str, AfterValidator(_timezone)] | None = None  # Tasmota `Time`
+    timezone: TimeZoneName | None = None  # Tasmota `Time`
 
 
 def device_issue(protocol: Protocol, device: Device) -> str | None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from core.meter_kinds import MeterKind
-from core.park.devices import DeviceGateway
+from core.park.devices import DeviceGateway, TimeZoneName
 from core.units import KNOWN_UNITS
 
 
@@ -33,14 +32,6 @@ class Industry(StrEnum):
 def _known_unit(value: str) -> str:
     if value not in KNOWN_UNITS:
         raise ValueError(f"{value!r} is not a known unit (known: {', '.join(KNOWN_UNITS)})")
-    return value
-
-
-def _known_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a known IANA time zone") from None
     return value
 
 
@@ -251,7 +242,7 @@ class Roadmap(_Strict):
 class Site(_Strict):
     id: SiteId
     name: Annotated[str, Field(min_length=1)]
-    timezone: Annotated[str, AfterValidator(_known_timezone)]
+    timezone: TimeZoneName
     roadmap: Roadmap | None = None
     alerts: SiteAlerts = SiteAlerts()
     enterprises: list[Enterprise] = []
