@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
+from core import topics
 from core.emissions.counters import Reading, counter_intervals
 from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
@@ -54,7 +55,9 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
     try:
         items = [{"meter": meter, "ts": ts.isoformat(), "value": v} for ts, v in points]
         publish_all(
-            broker, gw, [(f"parks/DVU/gateways/{gw}", json.dumps({"readings": items}).encode())]
+            broker,
+            gw,
+            [(topics.batch("parks", "DVU", gw), json.dumps({"readings": items}).encode())],
         )
         expected = hourly_consumption(
             counter_intervals([Reading(t, v) for t, v in points], None, 3600)[0]
@@ -85,7 +88,7 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
             ).scalar_one()
         viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
         try:
-            viewer.client.subscribe("parks/DVU/emissions/live", qos=1)
+            viewer.client.subscribe(topics.live("parks", "DVU"), qos=1)
             message = viewer.messages.get(timeout=20)
             assert message.retain
             # The retained rate may predate the last refresh: the engine republishes
