@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from core.cli_support import load_settings, out
-from core.db import make_engine, wait_for_database
-from core.health import serve_health
+from core.db import ready_engine
+from core.runner import HealthPort, Worker, run_service
 
 app = typer.Typer(help="Alert rules, alert state and notifications.", no_args_is_help=True)
 
@@ -31,21 +30,14 @@ def run(
 
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-alerts")
     notifier = Notifier(settings)
-    engine = make_engine(settings)
-    wait_for_database(engine, settings.startup_wait_s)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker = threading.Thread(target=service.run, args=(engine, notifier, stop), daemon=True)
-    port, setting = (
-        (settings.alerts_health_port, "EMISSIONS_ALERTS_HEALTH_PORT")
-        if health_port is None
-        else (health_port, "--health-port")
+    engine = ready_engine(settings)
+    health = HealthPort.chosen(
+        settings.metrics_host,
+        health_port,
+        settings.alerts_health_port,
+        "EMISSIONS_ALERTS_HEALTH_PORT",
     )
-    server = serve_health(settings.metrics_host, port, worker.is_alive, setting=setting)
-    worker.start()
-    worker.join()
-    server.shutdown()
+    run_service("alerts", Worker(partial(service.run, engine, notifier)), health)
 
 
 @app.command("evaluate")
@@ -57,8 +49,7 @@ def evaluate_once(
     from alerts.outbox import Notifier, drain  # noqa: PLC0415
 
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-alerts")
-    engine = make_engine(settings)
-    wait_for_database(engine, settings.startup_wait_s)
+    engine = ready_engine(settings)
     result = evaluate(engine, datetime.now(UTC), repeat_s=settings.alerts_repeat_s)
     out.print(
         f"{result.checks} checks: {result.fired} fired, {result.resolved} resolved, "

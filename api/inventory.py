@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -20,8 +20,7 @@ from sqlalchemy import Connection
 from api.repository import inventory as repo
 from api.schemas import FactorUsed, InventoryLine, InventoryOut
 from api.scope import Scope
-
-HOUR = timedelta(hours=1)
+from core.emissions.hours import HOUR
 
 
 def _month_bounds(year: int, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:

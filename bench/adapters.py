@@ -19,7 +19,7 @@ from core.park.models import Park
 from ingest.adapters.base import routes_by_topic
 from ingest.devices import parse_device_message
 from ingest.parse import MeterInfo
-from simulator.gateway import Item
+from simulator.messages import Item
 from simulator.protocols import device_doc, targets
 
 

@@ -31,11 +31,12 @@ import psycopg
 from sqlalchemy import create_engine, text
 
 from bench.ingest import Ingestor, free_port, mqtt_close, mqtt_connect, start_broker, wipe_session
+from core import topics
 from core.park.loader import load_park
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "core.cli"]
+CLI = [sys.executable, "-m", "cli"]
 
 
 def flood(batches: int, readings: int, oversized: int) -> list[bytes]:
@@ -119,7 +120,7 @@ def run(src: Path, payloads: list[bytes]) -> dict[str, Any]:
         before, _, _ = quarantine_state(settings)
         client, _ = mqtt_connect(broker.port, gateway, broker.password(gateway))
         started = time.monotonic()
-        infos = [client.publish(f"parks/{site}/gateways/{gateway}", p, qos=1) for p in payloads]
+        infos = [client.publish(topics.batch("parks", site, gateway), p, qos=1) for p in payloads]
         for info in infos:
             info.wait_for_publish(120)
         mqtt_close(client)

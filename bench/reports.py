@@ -45,9 +45,9 @@ from sqlalchemy import Connection, create_engine, text  # noqa: E402
 
 from bench.api import LOAD, YEAR_END, YEAR_START  # noqa: E402
 from bench.ingest import console, create_database, environment  # noqa: E402
+from core.meter_kinds import CANONICAL_UNITS, canonical_scales  # noqa: E402
 from core.park.loader import load_park  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.units import CANONICAL_UNITS, canonical_scales  # noqa: E402
 from reports import build  # noqa: E402
 from reports.html import inventory_html  # noqa: E402
 from reports.xlsx import inventory_xlsx  # noqa: E402

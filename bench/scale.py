@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ingest import Conn, pct, scalar
-from core import dirty_marks
+from core import dirty_marks, topics
 from core.settings import Settings
 from ingest.parse import Parsed, Reading
 from ingest.writer import BatchWriter, Message
@@ -105,7 +105,7 @@ def write_wave(writer: BatchWriter, meters: list[str], wave: int) -> tuple[float
             Reading(m, reading_ts(wave, i), 1000.0 + wave * (1.0 + i % 7))
             for i, m in enumerate(meters[lo : lo + CHUNK], start=lo)
         ]
-        writer.write([Message(f"parks/{SITE}/gateways/bench", b"", Parsed(SITE, readings))])
+        writer.write([Message(topics.batch("parks", SITE, "bench"), b"", Parsed(SITE, readings))])
         commits.append(time.time())
     return started, commits
 

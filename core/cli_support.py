@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from core.locations import format_location
 from core.logs import configure_logging
-from core.park.loader import format_location
 from core.settings import Settings, SettingsError
 
 err = Console(stderr=True)

@@ -174,3 +174,10 @@ def timescaledb_info(conn: Connection) -> dict[str, str]:
     ).scalar_one_or_none()
     licence = conn.execute(text("SELECT current_setting('timescaledb.license', true)")).scalar()
     return {"version": str(version), "license": str(licence)}
+
+
+def ready_engine(settings: Settings, *, pool_size: int | None = None) -> Engine:
+    """An engine once the database answers: every command starts by waiting for it."""
+    engine = make_engine(settings, pool_size=pool_size)
+    wait_for_database(engine, settings.startup_wait_s)
+    return engine

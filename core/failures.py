@@ -1,7 +1,7 @@
 """Failures that a user fixes outside the code: a setting, a password, a service to start.
 
 They end a command with one line and an exit code instead of a traceback
-(`core.cli.main` prints them). Exit codes, as the README documents them:
+(`cli.main.main` prints them). Exit codes, as the README documents them:
 2 when a setting must change (bad value, wrong password, missing database, port
 in use), 1 when something the command needs is unreachable or an operation failed.
 """

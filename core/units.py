@@ -44,29 +44,3 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     if source >= target:
         return value * (source // target)
     return value / (target // source)
-
-
-# Totals add meters of one kind together, so they are kept in one unit per kind
-# (the unit the sample factors use), whatever unit each meter registers in.
-CANONICAL_UNITS: Final[dict[str, str]] = {
-    "electricity": "kWh",
-    "solar": "kWh",
-    "water": "m3",
-    "wastewater": "m3",
-    "natural_gas": "m3",
-    "diesel": "L",
-    "lpg": "kg",
-    "production": "t",
-    "production_pcs": "pcs",
-}
-
-
-def canonical_scales() -> list[tuple[str, str, float]]:
-    """(kind, unit, scale) for every unit a meter of that kind may register in:
-    consumption x scale is the kind's canonical quantity."""
-    return [
-        (kind, unit, convert(1.0, unit, canonical))
-        for kind, canonical in CANONICAL_UNITS.items()
-        for unit in KNOWN_UNITS
-        if dimension(unit) == dimension(canonical)
-    ]

@@ -27,8 +27,9 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
+from core.meter_kinds import MeterKind  # noqa: E402
 from core.park.loader import load_park  # noqa: E402
-from core.park.models import MeterKind, Park  # noqa: E402
+from core.park.models import Park  # noqa: E402
 from simulator.generate import readings  # noqa: E402
 
 SHOWN = {

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from core.emissions.counters import counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
+from core.emissions.hours import HOUR
 from core.emissions.plausibility import with_guard
 from engine import repository as repo
 from engine.reads import MeterReads
-from engine.windows import END_OF_TIME, HOUR, REACH, anchor_before
+from engine.windows import END_OF_TIME, REACH, anchor_before
 from engine.writes import BatchWrites
 
 

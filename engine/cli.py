@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-import signal
-import threading
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -14,9 +13,9 @@ from sqlalchemy import text
 from core import dirty_marks
 from core.broker.login import check_login
 from core.cli_support import err, load_settings, out, parse_time_option
-from core.db import make_engine, transaction, wait_for_database
+from core.db import ready_engine, transaction
 from core.emissions.counters import Replacement
-from core.health import serve_health
+from core.runner import HealthPort, Worker, run_service
 from engine import marks
 
 app = typer.Typer(help="Hourly consumption and CO2e from raw readings.", no_args_is_help=True)
@@ -35,8 +34,7 @@ def run(
     from engine import service  # noqa: PLC0415
 
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-engine")
-    engine = make_engine(settings)
-    wait_for_database(engine, settings.startup_wait_s)
+    engine = ready_engine(settings)
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
     check_login(
         settings.mqtt_host,
@@ -45,19 +43,13 @@ def run(
         password,
         timeout_s=settings.startup_wait_s,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker = threading.Thread(target=service.run, args=(engine, settings, stop), daemon=True)
-    port, setting = (
-        (settings.engine_health_port, "EMISSIONS_ENGINE_HEALTH_PORT")
-        if health_port is None
-        else (health_port, "--health-port")
+    health = HealthPort.chosen(
+        settings.metrics_host,
+        health_port,
+        settings.engine_health_port,
+        "EMISSIONS_ENGINE_HEALTH_PORT",
     )
-    server = serve_health(settings.metrics_host, port, worker.is_alive, setting=setting)
-    worker.start()
-    worker.join()
-    server.shutdown()
+    run_service("engine", Worker(partial(service.run, engine, settings)), health)
 
 
 @app.command("rebuild")
@@ -75,8 +67,7 @@ def rebuild(
     if t1 <= t0:
         raise typer.BadParameter("--to must be after --from", param_hint="--to")
     settings = load_settings("db_password")
-    engine = make_engine(settings)
-    wait_for_database(engine, settings.startup_wait_s)
+    engine = ready_engine(settings)
     with engine.begin() as conn:
         if conn.execute(text("SELECT 1 FROM sites WHERE id = :s"), {"s": site}).first() is None:
             err.print(f"unknown site {site!r}")
@@ -126,8 +117,7 @@ def replace_meter(
         _register_value(new_start, "--new-start"),
     )
     settings = load_settings("db_password")
-    engine = make_engine(settings)
-    wait_for_database(engine, settings.startup_wait_s)
+    engine = ready_engine(settings)
     with transaction(engine) as conn:
         if conn.execute(text("SELECT 1 FROM meters WHERE id = :m"), {"m": meter}).first() is None:
             err.print(f"unknown meter {meter!r}")
@@ -155,8 +145,7 @@ def accept_interval(
     its hours. For a swapped register record a replacement instead (replace-meter)."""
     end = parse_time_option(at, "--at")
     settings = load_settings("db_password")
-    engine = make_engine(settings)
-    wait_for_database(engine, settings.startup_wait_s)
+    engine = ready_engine(settings)
     with transaction(engine) as conn:
         found = conn.execute(
             text(

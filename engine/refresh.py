@@ -22,8 +22,9 @@ from sqlalchemy import Connection
 
 from core.emissions.counters import Interval, QualityEvent, counter_intervals
 from core.emissions.delta import delta_intervals
-from core.emissions.hourly import factor_at, hourly_consumption, scope_of
+from core.emissions.hourly import factor_at, hourly_consumption
 from core.emissions.plausibility import with_guard
+from core.meter_kinds import scope_of
 from core.units import convert
 from engine import marks as queue
 from engine import repository as repo

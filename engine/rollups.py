@@ -39,7 +39,7 @@ from functools import cache
 from sqlalchemy import Connection, TextClause, text
 
 from core.emissions.hours import HOUR
-from core.units import CANONICAL_UNITS, canonical_scales
+from core.meter_kinds import CANONICAL_UNITS, canonical_scales
 
 # (site, enterprise, UTC hour start): one hour of one enterprise's totals.
 TotalsKey = tuple[str, str, datetime]

@@ -22,6 +22,7 @@ from psycopg.errors import DeadlockDetected, SerializationFailure
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from core import topics
 from core.logs import get_logger
 from core.settings import Settings
 from engine import marks, metrics
@@ -150,7 +151,7 @@ class LivePublisher:
                 "by_enterprise": enterprises,
                 "at": now.isoformat().replace("+00:00", "Z"),
             }
-            topic = f"{self._prefix}/{site}/emissions/live"
+            topic = topics.live(self._prefix, site)
             self._client.publish(topic, json.dumps(payload), qos=1, retain=True)
 
     def close(self) -> None:

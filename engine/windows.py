@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.emissions.counters import Reading, Replacement, certainly_kept
-from core.emissions.hours import ceil_hour, floor_hour
+from core.emissions.hours import HOUR, ceil_hour, floor_hour
 
-HOUR = timedelta(hours=1)
 # Readings either side of a change whose intervals or status it can alter.
 REACH = 3
 # "To the end of the meter's data", for windows open on the right.

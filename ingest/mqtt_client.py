@@ -21,9 +21,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core.broker.login import login
-from core.broker.users import DEVICE_FILTERS
 from core.logs import get_logger
 from core.settings import Settings
+from core.topics import DEVICE_FILTERS, data_filters
 
 log = get_logger("ingest.mqtt")
 
@@ -43,10 +43,7 @@ def topic_filters(prefix: str, sites: list[str], device_topics: Sequence[str] = 
     device protocols' native topics (SPEC 3.1): all of them (an unmapped device is
     quarantined `unknown_device`), or a partition's own devices' topics, which carry
     no site to filter on."""
-    canonical = [
-        f"{prefix}/{site}/{kind}/+" for site in (sites or ["+"]) for kind in ("meters", "gateways")
-    ]
-    return canonical + (list(device_topics) if sites else list(DEVICE_FILTERS))
+    return data_filters(prefix, sites) + (list(device_topics) if sites else list(DEVICE_FILTERS))
 
 
 class IngestClient:

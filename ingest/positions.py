@@ -17,6 +17,7 @@ from datetime import datetime
 
 import psycopg
 
+from core import topics
 from ingest.parse import Position
 
 # Past a gap, at most this many later seqs are remembered per gateway and epoch:
@@ -52,7 +53,7 @@ def committed_message(prefix: str, c: Committed) -> tuple[str, bytes]:
     """The retained topic and payload that tell a gateway what it may forget."""
     at = c.at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     payload = json.dumps({"epoch": c.epoch, "seq": c.seq, "at": at}, separators=(",", ":"))
-    return f"{prefix}/{c.site}/gateways/{c.gateway}/committed", payload.encode()
+    return topics.committed(prefix, c.site, c.gateway), payload.encode()
 
 
 def advance(seq: int, ahead: frozenset[int], arrived: Iterable[int]) -> tuple[int, frozenset[int]]:

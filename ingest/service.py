@@ -1,16 +1,14 @@
-"""Wires the ingestor together and runs it until SIGTERM or SIGINT."""
+"""Wires the ingestor together and runs it (`core.runner`) until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
 import gc
-import signal
 import threading
 from datetime import timedelta
 
-from core.db import make_engine, wait_for_database
-from core.failures import StartupFailure
-from core.health import serve_health
+from core.db import ready_engine
 from core.logs import get_logger
+from core.runner import HealthPort, run_service
 from core.settings import Settings
 from ingest.meters import MeterRegistry
 from ingest.mqtt_client import IngestClient
@@ -24,8 +22,7 @@ log = get_logger("ingest")
 
 
 def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
-    engine = make_engine(settings, pool_size=1)
-    wait_for_database(engine, settings.startup_wait_s)
+    engine = ready_engine(settings, pool_size=1)
     registry = MeterRegistry(engine, settings.ingest_sites)
     registry.refresh()
     clients: list[IngestClient] = []
@@ -59,51 +56,44 @@ def build(settings: Settings) -> tuple[Pipeline, IngestClient]:
     return pipeline, client
 
 
-class _StoppedWhileStarting(Exception):
-    """SIGTERM or SIGINT arrived before the broker accepted the first login."""
+class Ingestor:
+    """The pipeline and its MQTT client as one service for `core.runner`."""
+
+    def __init__(self, pipeline: Pipeline, client: IngestClient) -> None:
+        self.pipeline = pipeline
+        self.client = client
+
+    def alive(self) -> bool:
+        return self.pipeline.alive()
+
+    def ready(self) -> bool:
+        return self.pipeline.alive() and self.client.subscribed.is_set()
+
+    def start(self, stop: threading.Event) -> None:
+        self.pipeline.start()
+        try:
+            self.client.start()
+        except BaseException:  # a failed login, or a stop while it waits for the broker
+            self.pipeline.stop()
+            raise
+
+    def wait(self, stop: threading.Event) -> None:
+        stop.wait()
+
+    def stop(self) -> None:
+        log.info("ingest_stopping")
+        self.pipeline.stop()
+        self.client.stop()
 
 
 def run(settings: Settings) -> None:
-    pipeline, client = build(settings)
+    service = Ingestor(*build(settings))
     # Measured (bench/ingest.py): the cyclic collector took a fifth of the CPU with
     # pauses of ~100 ms. Readings and messages are acyclic and freed by reference
     # counting, so collect rarely and never rescan the start-up objects.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    stop = threading.Event()
-    starting = threading.Event()
-    starting.set()
-
-    def on_signal(*_: object) -> None:
-        """A stop while the first login still waits for the broker ends the wait."""
-        stop.set()
-        if starting.is_set():
-            raise _StoppedWhileStarting
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    server = serve_health(
-        settings.metrics_host,
-        settings.ingest_health_port,
-        pipeline.alive,
-        lambda: pipeline.alive() and client.subscribed.is_set(),
-        setting="EMISSIONS_INGEST_HEALTH_PORT",
+    health = HealthPort(
+        settings.metrics_host, settings.ingest_health_port, "EMISSIONS_INGEST_HEALTH_PORT"
     )
-    pipeline.start()
-    try:
-        client.start()
-        starting.clear()
-    except _StoppedWhileStarting:
-        log.info("ingest_stopped_while_starting")
-        pipeline.stop()
-        server.shutdown()
-        return
-    except StartupFailure:
-        pipeline.stop()
-        server.shutdown()
-        raise
-    stop.wait()
-    log.info("ingest_stopping")
-    pipeline.stop()
-    client.stop()
-    server.shutdown()
+    run_service("ingest", service, health)

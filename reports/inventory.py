@@ -13,10 +13,11 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from core.park.models import PRODUCTION_KINDS
-from core.units import CANONICAL_UNITS, convert
+from core.emissions.hours import HOUR
+from core.meter_kinds import CANONICAL_UNITS, PRODUCTION_KINDS
+from core.units import convert
 from reports.model import (
     EnterpriseSection,
     FactorUsed,
@@ -31,7 +32,6 @@ from reports.model import (
 )
 from reports.uncertainty import product_pct, sum_pct
 
-HOUR = timedelta(hours=1)
 # Accuracy when the park file gives none: the class a meter of that kind usually
 # has (electricity: IEC 62053-21 class 1; water: ISO 4064 class 2; gas: OIML R 137
 # class 1.5; fuel flow meters: 1 %; effluent flow: 5 %; production scales: 1 %).

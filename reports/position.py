@@ -17,8 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.park.models import PRODUCTION_KINDS
-from core.units import CANONICAL_UNITS
+from core.meter_kinds import CANONICAL_UNITS, PRODUCTION_KINDS
 from reports.inventory import toe_of
 from reports.model import ToeUsed
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from core.emissions.hourly import scope_of
+from core.meter_kinds import scope_of
 from reports.inventory import EnterpriseInfo, MeterData
 from reports.model import FactorUsed, QaQc, Replacement, ToeUsed
 

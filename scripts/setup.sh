@@ -339,28 +339,33 @@ ensure_timescaledb_in() {
     fi
 }
 
-setup_database() {
-    local pw
-    pw="$(cat "$SECRETS_DIR/db_password")"
+# Sets role $1's password to the one in file $2, only when that one does not already
+# work, so a second run changes nothing. Through stdin, so the password shows neither
+# in the process list nor in the logs.
+ensure_role_password() {
+    local role="$1" secret="$2" pw
+    pw="$(cat "$secret")"
+    if PGPASSWORD="$pw" PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" \
+        -U "$role" -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
+        return 0
+    fi
+    log "setting the password of role $role (from $secret)"
+    local quoted="${pw//\\/\\\\}"
+    quoted="${quoted//\'/\'\'}"
+    pg_psql -d postgres >/dev/null <<EOF
+\\set pw '$quoted'
+ALTER ROLE $role PASSWORD :'pw';
+EOF
+}
 
+setup_database() {
     local has_role
     has_role="$(pg_psql -d postgres -Atc "SELECT count(*) FROM pg_roles WHERE rolname = '$DB_USER'")"
     if [[ "$has_role" == 0 ]]; then
         log "creating role $DB_USER"
         pg_psql -d postgres -c "CREATE ROLE $DB_USER LOGIN CREATEDB"
     fi
-    # Set the password only when it does not already work, so a second run changes nothing.
-    if ! PGPASSWORD="$pw" PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" \
-        -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
-        log "setting the password of role $DB_USER (from $SECRETS_DIR/db_password)"
-        local quoted="${pw//\\/\\\\}"
-        quoted="${quoted//\'/\'\'}"
-        # Through stdin, so the password shows neither in the process list nor in the logs.
-        pg_psql -d postgres >/dev/null <<EOF
-\\set pw '$quoted'
-ALTER ROLE $DB_USER PASSWORD :'pw';
-EOF
-    fi
+    ensure_role_password "$DB_USER" "$SECRETS_DIR/db_password"
 
     # In template1 first, so every database created later (test databases too) has it.
     ensure_timescaledb_in template1
@@ -396,18 +401,7 @@ DO \$\$ BEGIN
     END IF;
 END \$\$;
 EOF
-    local pw
-    pw="$(cat "$SECRETS_DIR/grafana_db_password")"
-    if ! PGPASSWORD="$pw" PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" \
-        -U "$GRAFANA_DB_USER" -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
-        log "setting the password of role $GRAFANA_DB_USER (from $SECRETS_DIR/grafana_db_password)"
-        local quoted="${pw//\\/\\\\}"
-        quoted="${quoted//\'/\'\'}"
-        pg_psql -d postgres >/dev/null <<EOF
-\\set pw '$quoted'
-ALTER ROLE $GRAFANA_DB_USER PASSWORD :'pw';
-EOF
-    fi
+    ensure_role_password "$GRAFANA_DB_USER" "$SECRETS_DIR/grafana_db_password"
 }
 
 main() {

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
+from core import topics
 from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from core.park.models import Park
 from simulator import rand
 from simulator.devices import Sample
 from simulator.faults import Fault, FaultPlan, FaultSpec
+from simulator.messages import PENDING, Item, Message
 from simulator.protocols import DeviceSplitter
-
-PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,30 +29,6 @@ class Limits:
 
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_future_skew_s: int = 300
-
-
-@dataclass(slots=True)
-class Item:
-    meter: str
-    ts: int | str
-    value: float
-    expect: str = PENDING
-    reason: str | None = None
-    fault: str | None = None
-
-
-@dataclass(slots=True)
-class Message:
-    seq: int
-    gateway: str
-    topic: str
-    due: int  # simulated time to publish at
-    items: list[Item]
-    fault: str | None = None
-    reason: str | None = None  # the whole message is quarantined for this
-    original: Message | None = None  # the message this one repeats
-    extra: dict[str, object] = field(default_factory=dict)
-    payload: bytes = b""
 
 
 class Gateways:
@@ -87,12 +63,15 @@ class Gateways:
         return self.seq
 
     def topic(self, gateway: str) -> str:
-        return f"{self.prefix}/{self.site_of_gateway[gateway]}/gateways/{gateway}"
+        return topics.batch(self.prefix, self.site_of_gateway[gateway], gateway)
 
     def is_batch_topic(self, topic: str) -> bool:
         """A canonical batch topic (a device's native topic is not one)."""
-        head, _, gateway = topic.rpartition("/gateways/")
-        return gateway in self.site_of_gateway and topic == self.topic(gateway) and bool(head)
+        route = topics.split_data(topic, self.prefix)
+        if route is None:
+            return False
+        site, kind, gateway = route
+        return kind == topics.GATEWAYS and self.site_of_gateway.get(gateway) == site
 
     def batches(
         self, tick: int, sent_at: int, samples: list[Sample], step: int | None = None

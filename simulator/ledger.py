@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from simulator.devices import Event
-from simulator.gateway import Message
+from simulator.messages import Message
 
 
 def iso(ts: int | float | str) -> str:

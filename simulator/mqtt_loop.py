@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from core import topics
 from core.logs import get_logger
 from simulator.buffer import Buffer
 
@@ -269,7 +270,7 @@ class GatewayLoop:
     def _subscribe(self, gw: _Gateway) -> None:
         topic = self._topics.get(gw.name)
         if gw.connected and topic is not None:
-            gw.client.subscribe(f"{topic}/committed", qos=1)
+            gw.client.subscribe(topics.committed_of(topic), qos=1)
 
     def _reconnect(self, gw: _Gateway, now: float) -> None:
         # Leave the CONNACK time to come: a broker just restarted answers a thousand

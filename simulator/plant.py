@@ -20,7 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from core.park.models import Enterprise, Industry, Meter, MeterKind, Site
+from core.meter_kinds import CANONICAL_UNITS, MeterKind
+from core.park.models import Enterprise, Industry, Meter, Site
 from core.units import UnitError, convert
 from simulator import profiles, weather
 
@@ -44,17 +45,6 @@ WATER_M3_PER_KWH: dict[Industry, float] = {
     Industry.other: 0.01,
 }
 DEFAULT_FUEL_PER_H = {MeterKind.lpg: 30.0, MeterKind.natural_gas: 25.0}
-BASE_UNIT = {
-    MeterKind.electricity: "kWh",
-    MeterKind.solar: "kWh",
-    MeterKind.water: "m3",
-    MeterKind.wastewater: "m3",
-    MeterKind.natural_gas: "m3",
-    MeterKind.diesel: "L",
-    MeterKind.lpg: "kg",
-    MeterKind.production: "t",
-    MeterKind.production_pcs: "pcs",
-}
 # Output per hour at full production when a production meter's description says none.
 DEFAULT_OUTPUT_PER_H = {MeterKind.production: 1.0, MeterKind.production_pcs: 500.0}
 
@@ -114,7 +104,7 @@ class EnterpriseModel:
 
 def _per_unit(meter: Meter) -> float:
     try:
-        return convert(1.0, BASE_UNIT[meter.kind], meter.unit)
+        return convert(1.0, CANONICAL_UNITS[meter.kind], meter.unit)
     except UnitError:
         return 1.0
 

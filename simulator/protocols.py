@@ -18,15 +18,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.park.devices import PER_DEVICE_CLIENT, Device, Protocol, native_topic
+from core import topics
+from core.park.devices import PER_DEVICE_CLIENT, Device, Protocol
 from core.park.models import Park
 from core.units import convert
-
-if TYPE_CHECKING:  # gateway.py calls in here; its types are all this module needs
-    from simulator.gateway import Item, Message
+from simulator.messages import Item, Message
 
 UNSENDABLE = frozenset({"unknown_meter", "wrong_site"})
 DEDUP_NS = uuid.UUID("6f1d0b6e-4f3c-4e0e-9a51-3d2f0c7b9a10")
@@ -62,7 +61,7 @@ def targets(park: Park) -> dict[str, Target]:
                 out[d.meter] = Target(
                     ent.protocol,
                     d,
-                    native_topic(ent.protocol, ent.gateway_id, d),
+                    topics.native(ent.protocol, ent.gateway_id, d),
                     d.device if per_device else ent.gateway_id,
                     units[d.meter],
                     d.timezone or site.timezone,

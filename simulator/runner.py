@@ -23,9 +23,10 @@ from core.logs import get_logger
 from core.park.models import Park
 from simulator import state
 from simulator.faults import FaultSpec
-from simulator.gateway import Gateways, Limits, Message, settle, settle_copy
+from simulator.gateway import Gateways, Limits, settle, settle_copy
 from simulator.generate import Simulation
 from simulator.ledger import Ledger, event_record, message_record
+from simulator.messages import Message
 from simulator.publisher import Sink
 
 log = get_logger("simulator")

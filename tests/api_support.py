@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, create_engine, text
 
 from api.auth import Role, create_key, revoke_key
-from core import migrate
+from core import migrate, topics
 from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
@@ -72,7 +72,7 @@ def build(database_factory: Callable[[], Settings], park: Park) -> ApiEnv:
     try:
         for meter, rows in _readings().items():
             site = "DVU" if meter.startswith("DVU") else "NCK"
-            writer.write([Message(f"parks/{site}/meters/{meter}", b"", Parsed(site, rows))])
+            writer.write([Message(topics.reading("parks", site, meter), b"", Parsed(site, rows))])
     finally:
         writer.close()
     refresh_until_clean(engine)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, text
 
+from core import topics
 from core.park.models import Park
 from engine.service import refresh_until_clean
 from ingest.parse import Parsed, Reading, Reason, Rejection
@@ -59,7 +60,7 @@ def load_park_data(engine: Engine, libpq_url: str, park: Park, now: datetime, da
         for site, _enterprise, meter in park.meters():
             readings = with_faults(meter.id, by_meter[meter.id], now)
             assert readings, f"the simulator gave {meter.id} no readings"
-            topic = f"parks/{site.id}/meters/{meter.id}"
+            topic = topics.reading("parks", site.id, meter.id)
             writer.write([Message(topic, b"", Parsed(site.id, readings))])
             if meter.id == CONFLICT_METER:  # the same (meter, ts) again, another value
                 stored = readings[-10]
@@ -94,7 +95,11 @@ def _quarantine(writer: BatchWriter, site: str) -> None:
     ]
     writer.write(
         [
-            Message(f"parks/{site}/meters/x{n}", payload, Parsed(site, rejections=[rejection]))
+            Message(
+                topics.reading("parks", site, f"x{n}"),
+                payload,
+                Parsed(site, rejections=[rejection]),
+            )
             for n, (payload, rejection) in enumerate(bad)
         ]
     )

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
+from core import topics
 from core.park.devices import Protocol
 from core.park.models import Park
 from core.settings import Settings
@@ -55,7 +56,7 @@ class IngestProcess:
     def start(self) -> None:
         self.health_port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "ingest"], cwd=ROOT, env=self.env()
+            [sys.executable, "-m", "cli", "ingest"], cwd=ROOT, env=self.env()
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -150,7 +151,7 @@ def batch_messages(
             }
             for i in range(first, min(first + per_message, start + n))
         ]
-        out.append((f"parks/{site}/gateways/{gw}", json.dumps({"readings": items}).encode()))
+        out.append((topics.batch("parks", site, gw), json.dumps({"readings": items}).encode()))
     return out
 
 
@@ -160,7 +161,7 @@ def single_messages(
     for i in range(start, start + n):
         ts = (BASE_TS + timedelta(seconds=i // len(meters))).isoformat()
         yield (
-            f"parks/{site}/meters/{meters[i % len(meters)]}",
+            topics.reading("parks", site, meters[i % len(meters)]),
             json.dumps({"ts": ts, "value": float(i)}).encode(),
         )
 

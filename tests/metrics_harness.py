@@ -34,7 +34,7 @@ class Component:
     def __init__(self, argv: list[str], env: dict[str, str], port: int) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", *argv], cwd=ROOT, env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli", *argv], cwd=ROOT, env=env)
 
     def scrape(self) -> str:
         deadline = time.monotonic() + 60

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
+from core import topics
 from core.settings import Settings
 from tests.alerts_harness import SITE, alert_db, open_alerts, park_with, set_level
 from tests.conftest import Broker, free_port
@@ -43,7 +44,7 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -
 def test_two_services_at_once(
     database_factory: Callable[[], Settings], broker: Broker, tmp_path: Path
 ) -> None:
-    topic = f"parks/{SITE}/alerts/roadmap_drift"
+    topic = topics.alert("parks", SITE, "roadmap_drift")
     cleaner = connect(broker.port, "svc-alerts", broker.password("svc-alerts"))
     cleaner.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
     cleaner.close()

@@ -15,6 +15,7 @@ from alerts.evaluate import evaluate
 from alerts.outbox import Notifier, drain
 from api.app import create_app
 from api.auth import Role, create_key
+from core import topics
 from core.settings import Settings
 from tests import test_alerts_notify as peers
 from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
@@ -29,7 +30,7 @@ def test_api_ack_reaches_mqtt_webhook_and_alertmanager(
     database_factory: Callable[[], Settings], broker: Broker, alertmanager: str
 ) -> None:
     receiver = peers.Receiver(fail_first=0)
-    topic = f"parks/{SITE}/alerts/roadmap_drift"
+    topic = topics.alert("parks", SITE, "roadmap_drift")
     cleaner = connect(broker.port, "svc-alerts", broker.password("svc-alerts"))
     cleaner.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
     cleaner.close()  # other tests leave a retained message on the same topic

@@ -289,7 +289,7 @@ def test_weak_admin_key_stops_the_api_with_the_variable_named() -> None:
         "EMISSIONS_DB_PASSWORD": "irrelevant",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "api", "--port", str(free_port())],
+        [sys.executable, "-m", "cli", "api", "--port", str(free_port())],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from core.emissions.hours import HOUR
 from core.emissions.roadmap import window_budget_tco2e
 from core.reporting import (
     SiteRoadmap,
@@ -21,8 +22,6 @@ from core.reporting import (
     year_end_forecast,
 )
 from core.settings import Settings
-
-HOUR = timedelta(hours=1)
 
 
 @pytest.fixture

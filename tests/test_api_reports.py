@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from api.app import create_app
-from core.cli import app as cli
+from cli.main import app as cli
 from tests.api_support import ApiEnv, bearer
 
 OWN, OTHER = "NCK-WWTP", "NCK-STL1"

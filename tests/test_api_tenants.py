@@ -12,7 +12,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api.app import create_app
-from core.cli import app as cli
+from cli.main import app as cli
 from tests.api_support import ApiEnv, bearer
 
 RANGE = "start=2025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z"

@@ -18,6 +18,7 @@ from alerts.evaluate import evaluate
 from alerts.outbox import Notifier, drain
 from api.auth import Role
 from api.console.users import create_user
+from core import topics
 from core.settings import Settings
 from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
 from tests.conftest import Broker
@@ -32,7 +33,7 @@ def test_console_acknowledgement_reaches_the_alert_topic_and_a_webhook(
     database_factory: Callable[[], Settings], broker: Broker, tmp_path: Path
 ) -> None:
     receiver = Receiver(fail_first=0)
-    topic = f"parks/{SITE}/alerts/roadmap_drift"
+    topic = topics.alert("parks", SITE, "roadmap_drift")
     cleaner = connect(broker.port, "svc-alerts", broker.password("svc-alerts"))
     cleaner.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
     cleaner.close()  # other tests may have left a retained message on the topic

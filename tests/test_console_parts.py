@@ -24,7 +24,7 @@ from api.console.users import (
     create_user,
     disable_user,
 )
-from core.cli import app
+from cli.main import app
 from core.settings import Environment, Settings, SettingsError
 
 PASSWORD = "a long enough password"

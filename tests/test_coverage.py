@@ -17,9 +17,9 @@ from core.emissions.coverage import (
     hour_floor,
     year_end_projection,
 )
+from core.emissions.hours import HOUR
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-HOUR = timedelta(hours=1)
 
 
 def test_expected_hours_start_at_the_commissioning_hour() -> None:

@@ -26,10 +26,10 @@ from core.emissions import (
     floor_hour,
     hourly_consumption,
     register_segments,
-    scope_of,
     spread,
     window_budget_tco2e,
 )
+from core.meter_kinds import scope_of
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = datetime(2024, 3, 1, tzinfo=UTC)

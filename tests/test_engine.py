@@ -19,10 +19,11 @@ from core import migrate
 from core.emissions.counters import Reading, Replacement, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
+from core.meter_kinds import CANONICAL_UNITS
 from core.park.loader import parse_park
 from core.park.repository import apply_park
 from core.settings import Settings
-from core.units import CANONICAL_UNITS, convert
+from core.units import convert
 from engine import marks as queue
 from engine import reads
 from engine.marks import record_replacement

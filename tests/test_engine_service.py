@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
+from core import topics
 from core.emissions.counters import Reading, counter_intervals
 from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
@@ -47,14 +48,16 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
     ingest = IngestProcess(settings, broker, user="svc-ingest-3")
     ingest.start()
     engine_proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "engine", "run", "--health-port", str(free_port())],
+        [sys.executable, "-m", "cli", "engine", "run", "--health-port", str(free_port())],
         cwd=ROOT,
         env=_env(settings, broker, "svc-engine"),
     )
     try:
         items = [{"meter": meter, "ts": ts.isoformat(), "value": v} for ts, v in points]
         publish_all(
-            broker, gw, [(f"parks/DVU/gateways/{gw}", json.dumps({"readings": items}).encode())]
+            broker,
+            gw,
+            [(topics.batch("parks", "DVU", gw), json.dumps({"readings": items}).encode())],
         )
         expected = hourly_consumption(
             counter_intervals([Reading(t, v) for t, v in points], None, 3600)[0]
@@ -85,7 +88,7 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
             ).scalar_one()
         viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
         try:
-            viewer.client.subscribe("parks/DVU/emissions/live", qos=1)
+            viewer.client.subscribe(topics.live("parks", "DVU"), qos=1)
             message = viewer.messages.get(timeout=20)
             # The retained rate may predate the last refresh: the engine republishes
             # every pass, so wait for one that prices the stored hours.
@@ -138,7 +141,7 @@ def _rebuild(settings: Settings, start: str, end: str) -> subprocess.CompletedPr
         [
             sys.executable,
             "-m",
-            "core.cli",
+            "cli",
             "engine",
             "rebuild",
             "--site",
@@ -186,7 +189,7 @@ def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, 
 
 def _replace(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "engine", "replace-meter", *args],
+        [sys.executable, "-m", "cli", "engine", "replace-meter", *args],
         cwd=ROOT,
         env={**os.environ, "EMISSIONS_DB_NAME": settings.db_name},
         capture_output=True,

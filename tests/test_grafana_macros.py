@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.emissions.hours import HOUR
 from tests.grafana_macros import (
     MacroError,
     Variable,
@@ -20,7 +21,6 @@ from tests.grafana_macros import (
 
 FROM = datetime(2018, 4, 12, 18, 0, tzinfo=UTC)
 TO = FROM + timedelta(minutes=5)
-HOUR = timedelta(hours=1)
 
 
 @pytest.mark.parametrize(

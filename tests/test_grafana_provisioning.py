@@ -12,7 +12,7 @@ import pytest
 import typer
 import yaml
 
-from core.cli import app
+from cli.main import app
 from tests.grafana_support import DASHBOARDS, GRAFANA, ROOT
 
 COMPOSE = ROOT / "compose.yaml"

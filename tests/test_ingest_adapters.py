@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.broker.users import DEVICE_FILTERS, gateway_users, service_users
+from core.broker.users import gateway_users, service_users
 from core.emissions.counters import Reading as CounterReading
 from core.emissions.counters import counter_intervals
 from core.park.device_store import device_rows
 from core.park.loader import ParkConfigError, parse_park
 from core.park.models import Park
+from core.topics import DEVICE_FILTERS
 from ingest.adapters.base import DeviceRoute, routes_by_topic
 from ingest.devices import parse_device_message
 from ingest.parse import MeterInfo, Parsed, Reason

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from core import topics
 from core.park.models import Park
 from core.settings import Settings
 from ingest.parse import Position, Reason, parse_message
@@ -93,10 +94,10 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
 ) -> None:
     _, engine = park_db
     gw, meters = gateway(test_park, index=9)
-    topic = f"parks/NCK/gateways/{gw}"
+    topic = topics.batch("parks", "NCK", gw)
     watcher = test_mqtt.connect(broker.port, gw, broker.password(gw), client_id=gw)
     try:
-        watcher.client.subscribe(f"{topic}/committed", qos=1)
+        watcher.client.subscribe(topics.committed_of(topic), qos=1)
         watcher.client.publish(topic, _batch(meters, 1, "e1"), qos=1).wait_for_publish(5)
         watcher.client.publish(topic, _batch(meters, 2, "e1"), qos=1).wait_for_publish(5)
         first = _next_committed(watcher)
@@ -123,7 +124,7 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
     # Retained: a gateway that connects later reads its position at once.
     later = test_mqtt.connect(broker.port, gw, broker.password(gw), client_id=gw)
     try:
-        later.client.subscribe(f"{topic}/committed", qos=1)
+        later.client.subscribe(topics.committed_of(topic), qos=1)
         doc = _next_committed(later, timeout=10)
         assert (doc["epoch"], doc["seq"]) == ("e1", 4)
     finally:
@@ -132,7 +133,7 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
     other, _ = gateway(test_park, site_id="DVU", index=4)
     spy = test_mqtt.connect(broker.port, other, broker.password(other), client_id=other)
     try:
-        spy.client.subscribe(f"{topic}/committed", qos=1)
+        spy.client.subscribe(topics.committed_of(topic), qos=1)
         with pytest.raises(queue.Empty):
             spy.messages.get(timeout=1.0)
     finally:

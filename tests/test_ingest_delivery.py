@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, text
 
+from core import topics
 from core.park.models import Park
 from core.settings import Settings
 from tests.conftest import Broker, start_broker
@@ -253,7 +254,7 @@ def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
             .replace(b"4102444800", str(4102444800 + i).encode())
             .replace(b'"value": 1}', b'"value": 1, "n": %d}' % i)
         )
-        poison.append((reason, (f"parks/NCK/meters/{meters[i % len(meters)]}", payload)))
+        poison.append((reason, (topics.reading("parks", "NCK", meters[i % len(meters)]), payload)))
     messages = good[:]
     for i, (_, message) in enumerate(poison):
         messages.insert(i * 99, message)
@@ -296,7 +297,9 @@ def test_batch_with_other_sites_meter_keeps_the_rest(
     ingest.start()
     try:
         publish_all(
-            broker, gw, [(f"parks/NCK/gateways/{gw}", json.dumps({"readings": items}).encode())]
+            broker,
+            gw,
+            [(topics.batch("parks", "NCK", gw), json.dumps({"readings": items}).encode())],
         )
         assert wait_for_count(engine, 2, table="quarantine") == 2
         assert wait_for_count(engine, 2) == 2

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 
-from core import migrate
+from core import migrate, topics
 from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
@@ -77,7 +77,7 @@ def test_every_message_ends_stored_or_quarantined(
     engine, proc = fuzz_stack
     gw, meters = gateway(test_park, index=9)
     meter = meters[0]
-    topic = f"parks/NCK/meters/{meter}"
+    topic = topics.reading("parks", "NCK", meter)
     messages = []
     for payload in batch:
         n = next(_counter)

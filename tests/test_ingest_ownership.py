@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from core import topics
 from core.broker.limits import BATCH_READINGS_DOCUMENTED, DEFAULT_MAX_PAYLOAD_BYTES
 from core.park.devices import Protocol
 from core.park.models import Park
@@ -113,7 +114,7 @@ def test_gateway_naming_other_enterprises_meters_stores_only_its_own(
         refused = {
             (m, "wrong_site" if s != site else "foreign_meter") for s, g, m in named if g != gw
         }
-        publish_all(broker, gw, [(f"parks/{site}/gateways/{gw}", payload)])
+        publish_all(broker, gw, [(topics.batch("parks", site, gw), payload)])
         digest = hashlib.sha256(payload).digest()
         stored, quarantined = _wait_for_outcome(engine, ts, digest, len(own), len(refused))
         assert stored == own
@@ -138,7 +139,7 @@ def test_a_batch_of_10000_readings_is_stored_whole(
     ]
     payload = json.dumps({"readings": items}).encode()
     assert 600_000 < len(payload) <= DEFAULT_MAX_PAYLOAD_BYTES
-    publish_all(broker, ent.gateway_id, [(f"parks/{site.id}/gateways/{ent.gateway_id}", payload)])
+    publish_all(broker, ent.gateway_id, [(topics.batch("parks", site.id, ent.gateway_id), payload)])
     deadline = time.monotonic() + 60
     while count(engine) < n and count(engine, "quarantine") == 0:
         assert time.monotonic() < deadline, "the batch was never committed"

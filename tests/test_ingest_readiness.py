@@ -23,9 +23,7 @@ def test_alive_but_not_ready_while_the_broker_is_unreachable(
     nowhere = dataclasses.replace(broker, port=free_port())  # nothing listens there
     proc = IngestProcess(settings, nowhere)
     proc.health_port = free_port()
-    proc.proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "ingest"], cwd=ROOT, env=proc.env()
-    )
+    proc.proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], cwd=ROOT, env=proc.env())
     try:
         deadline = time.monotonic() + 30
         while not proc.healthy():

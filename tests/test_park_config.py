@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from core.meter_kinds import MeterKind
 from core.park.loader import ParkConfigError, load_park, load_yaml, parse_park
-from core.park.models import MeterKind
 from tests.conftest import SAMPLE_PARK
 
 BASE: dict[str, Any] = {
@@ -316,7 +316,7 @@ def test_cli_validate_prints_paths_not_tracebacks(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(data))
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "config", "validate", str(bad)],
+        [sys.executable, "-m", "cli", "config", "validate", str(bad)],
         capture_output=True,
         text=True,
         check=False,

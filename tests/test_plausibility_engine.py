@@ -39,7 +39,7 @@ def accept(settings: Settings, at: datetime) -> subprocess.CompletedProcess[str]
         [
             sys.executable,
             "-m",
-            "core.cli",
+            "cli",
             "engine",
             "accept-interval",
             METER,

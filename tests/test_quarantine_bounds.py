@@ -177,7 +177,7 @@ def test_retention_by_the_ingestor_and_by_the_command(
     _insert(engine, 8, "older than a week")
     password = settings.db_password
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "quarantine", "prune", "--days", "7"],
+        [sys.executable, "-m", "cli", "quarantine", "prune", "--days", "7"],
         cwd=ROOT,
         env={
             **os.environ,
@@ -273,7 +273,7 @@ def test_replay_after_registering_the_meter_stores_or_quarantines_again(
     # The CLI takes the same path: the ghost is still unknown, quarantined again.
     password = settings.db_password
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "quarantine", "replay", str(ghost_row)],
+        [sys.executable, "-m", "cli", "quarantine", "replay", str(ghost_row)],
         cwd=ROOT,
         env={
             **os.environ,

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from core import topics
 from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
@@ -55,7 +56,7 @@ def test_every_replayed_reading_ends_stored_or_quarantined_never_both(
     base = int(BASE_TS.timestamp()) + n * 100
     rows = [(name(kind, k), base + i, value) for i, (kind, k, value) in enumerate(readings)]
     items = [{"meter": m, "ts": ts, "value": v} for m, ts, v in rows]
-    topic = f"parks/NCK/gateways/{gw}"
+    topic = topics.batch("parks", "NCK", gw)
     payload = json.dumps({"readings": items, "example": n}).encode()
     with engine.connect() as conn:
         meters = load_meters(conn, [])

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, text
 
+from core.meter_kinds import MeterKind
 from core.park.loader import ParkConfigError, parse_park
-from core.park.models import MeterKind, Park
+from core.park.models import Park
 from core.park.repository import apply_park
 from simulator import plant
 from tests.reports_support import park_dict

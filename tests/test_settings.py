@@ -48,7 +48,7 @@ def test_production_names_every_missing_secret(tmp_path: Path) -> None:
 def test_cli_reports_bad_settings_without_traceback(tmp_path: Path) -> None:
     env = {"EMISSIONS_DB_PORT": "not-a-port", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "db", "current"],
+        [sys.executable, "-m", "cli", "db", "current"],
         capture_output=True,
         text=True,
         env=env,
@@ -59,7 +59,7 @@ def test_cli_reports_bad_settings_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     env = {"EMISSIONS_ENVIRONMENT": "production", "EMISSIONS_STATE_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "db", "upgrade"],
+        [sys.executable, "-m", "cli", "db", "upgrade"],
         capture_output=True,
         text=True,
         env=env,

@@ -17,17 +17,19 @@ from hypothesis import strategies as st
 
 from core.emissions.counters import Reading as CounterReading
 from core.emissions.counters import counter_intervals
+from core.meter_kinds import MeterKind
 from core.park.device_store import device_rows
 from core.park.loader import parse_park
-from core.park.models import Industry, MeterKind, Park
+from core.park.models import Industry, Park
 from ingest.adapters.base import routes_by_topic
 from ingest.devices import parse_any
 from ingest.parse import MeterInfo
 from simulator import plant, profiles, state, weather
 from simulator.faults import Fault, FaultPlan, parse_duration, parse_spec
-from simulator.gateway import Gateways, Limits, Message, settle
+from simulator.gateway import Gateways, Limits, settle
 from simulator.generate import Simulation, readings
 from simulator.ledger import Ledger, read
+from simulator.messages import Message
 from simulator.publisher import NullSink
 from simulator.runner import Mode, RunConfig, Runner
 

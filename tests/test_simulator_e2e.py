@@ -54,7 +54,7 @@ FAULTS = [
 
 def _simulate(broker: Broker, park_file: Path, ledger: Path) -> None:
     args = [
-        sys.executable, "-m", "core.cli", "simulate", "--mode", "accelerated",
+        sys.executable, "-m", "cli", "simulate", "--mode", "accelerated",
         "--park", str(park_file), "--seed", "11", "--interval-s", "120",
         "--start", START.isoformat(), "--end", END.isoformat(), "--ledger", str(ledger),
         "--buffer", str(ledger.with_suffix(".sqlite")),
@@ -78,7 +78,7 @@ def _rebuild(settings: Settings, site: str) -> None:
         "EMISSIONS_DB_PASSWORD": password,
         "EMISSIONS_LOG_LEVEL": "WARNING",
     }
-    args = [sys.executable, "-m", "core.cli", "engine", "rebuild", "--site", site]
+    args = [sys.executable, "-m", "cli", "engine", "rebuild", "--site", site]
     args += ["--from", START.isoformat(), "--to", (END + timedelta(days=1)).isoformat()]
     subprocess.run(args, cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
 
@@ -193,7 +193,7 @@ def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
     ingest = IngestProcess(settings, broker, user="svc-ingest-4")
     ingest.start()
     args = [
-        sys.executable, "-m", "core.cli", "simulate", "--mode", "realtime", "--backfill", "2m",
+        sys.executable, "-m", "cli", "simulate", "--mode", "realtime", "--backfill", "2m",
         "--park", str(park_file), "--interval-s", "5", "--jitter-s", "1", "--batch-s", "1",
         "--ledger", str(ledger_file), "--buffer", str(tmp_path / "buffer.sqlite"),
     ]  # fmt: skip

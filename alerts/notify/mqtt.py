@@ -15,11 +15,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.notify import DeliveryError
+from core import topics
 from core.settings import Settings
 
 
 def topic(settings: Settings, site: str, rule: str) -> str:
-    return f"{settings.mqtt_topic_prefix}/{site}/alerts/{rule}"
+    return topics.alert(settings.mqtt_topic_prefix, site, rule)
 
 
 def publish_retained(

@@ -16,12 +16,12 @@ from api.repository import hourly as hourly_repo
 from api.repository import meters as meters_repo
 from api.repository.totals import yearly_actuals
 from api.scope import Scope
+from core.emissions.hours import HOUR
 from core.reporting import RoadmapStatus, SiteRoadmap, budget_tco2e
 from core.reporting import roadmap_status as compute_status
 from core.reporting import trajectory as roadmap_line
 from engine.repository import live_rates
 
-HOUR = timedelta(hours=1)
 WEEK = timedelta(days=7)
 
 

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, text
 
 from api.hourly_cache import Fingerprint, HourlyCache
 from api.scope import Scope
-from core.units import CANONICAL_UNITS, convert
+from core.meter_kinds import CANONICAL_UNITS
+from core.units import convert
 
 _HOUR_TEXT = "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 

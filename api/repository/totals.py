@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from api.scope import Scope
-from core.park.models import PRODUCTION_KINDS
+from core.meter_kinds import PRODUCTION_KINDS
 
 
 def _table(scope: Scope) -> tuple[str, str]:

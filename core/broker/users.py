@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.park.devices import (
-    PER_DEVICE_CLIENT,
-    Protocol,
-    availability_topic,
-    native_topic,
-)
+from core import topics
+from core.park.devices import PER_DEVICE_CLIENT, Protocol
 from core.park.models import Enterprise, Park
+from core.topics import ACL_USER, ALL, ANY
 
 INGEST_USERS = tuple(f"svc-ingest-{n}" for n in range(1, 5))
 
@@ -29,27 +26,17 @@ class BrokerUser:
     write: tuple[str, ...] = ()
 
 
-# What ingest reads besides the canonical topics: each protocol's native uplinks
-# (SPEC section 3.1); the gateways' ACL decides who may publish which of them.
-DEVICE_FILTERS = (
-    "application/+/device/+/event/up",
-    "+/events/rpc",
-    "tele/+/SENSOR",
-    "/neuron/+/+/+",
-)
-
-
 def service_users(prefix: str) -> list[BrokerUser]:
-    data = (f"{prefix}/+/meters/+", f"{prefix}/+/gateways/+", *DEVICE_FILTERS)
-    published = (f"{prefix}/+/emissions/live", f"{prefix}/+/alerts/#")
+    data = (*topics.data_filters(prefix), *topics.DEVICE_FILTERS)
+    live, alerts = topics.live(prefix, ANY), topics.alert(prefix, ANY, ALL)
     return [
         *(
-            BrokerUser(name, read=data, write=(f"{prefix}/+/gateways/+/committed",))
+            BrokerUser(name, read=data, write=(topics.committed(prefix, ANY, ANY),))
             for name in INGEST_USERS
         ),
-        BrokerUser("svc-engine", write=(f"{prefix}/+/emissions/live",)),
-        BrokerUser("svc-alerts", write=(f"{prefix}/+/alerts/#",)),
-        BrokerUser("svc-viewer", read=published),
+        BrokerUser("svc-engine", write=(live,)),
+        BrokerUser("svc-alerts", write=(alerts,)),
+        BrokerUser("svc-viewer", read=(live, alerts)),
     ]
 
 
@@ -59,16 +46,16 @@ def device_users(ent: Enterprise) -> list[BrokerUser]:
     if ent.protocol in PER_DEVICE_CLIENT:
         users: dict[str, tuple[str, ...]] = {}
         for device in ent.devices:
-            own = [native_topic(ent.protocol, ent.gateway_id, device)]
-            lwt = availability_topic(ent.protocol, device)
+            own = [topics.native(ent.protocol, ent.gateway_id, device)]
+            lwt = topics.availability(ent.protocol, device)
             if lwt is not None:
                 own.append(lwt)
             users[device.device] = tuple(dict.fromkeys((*users.get(device.device, ()), *own)))
         return [BrokerUser(name, write=written) for name, written in users.items()]
-    topics = tuple(
-        dict.fromkeys(native_topic(ent.protocol, ent.gateway_id, d) for d in ent.devices)
+    written = tuple(
+        dict.fromkeys(topics.native(ent.protocol, ent.gateway_id, d) for d in ent.devices)
     )
-    return [BrokerUser(ent.gateway_id, write=topics)]
+    return [BrokerUser(ent.gateway_id, write=written)]
 
 
 def gateway_users(park: Park, prefix: str) -> list[BrokerUser]:
@@ -82,11 +69,11 @@ def gateway_users(park: Park, prefix: str) -> list[BrokerUser]:
                 # Shelly and Tasmota devices are clients of their own: the enterprise's
                 # gateway, if it has other meters, keeps its canonical topics.
             gw = ent.gateway_id
-            topics = (
-                f"{prefix}/{site.id}/gateways/{gw}",
-                *(f"{prefix}/{site.id}/meters/{m.id}" for m in ent.meters),
+            own = (
+                topics.batch(prefix, site.id, gw),
+                *(topics.reading(prefix, site.id, m.id) for m in ent.meters),
             )
-            users.append(BrokerUser(gw, write=topics))
+            users.append(BrokerUser(gw, write=own))
     return users
 
 
@@ -104,9 +91,9 @@ def render_acl(users: list[BrokerUser], prefix: str) -> str:
     lines += [
         "# Patterns apply to every user. A gateway may publish its own status (e.g. its",
         "# MQTT last will) and nobody else's; status topics are not ingested.",
-        f"pattern write {prefix}/+/gateways/%u/status",
+        f"pattern write {topics.status(prefix, ANY, ACL_USER)}",
         "# Each gateway reads its own committed position (published by ingest, retained).",
-        f"pattern read {prefix}/+/gateways/%u/committed",
+        f"pattern read {topics.committed(prefix, ANY, ACL_USER)}",
         "",
     ]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from core.emissions.counters import (
     register_segments,
 )
 from core.emissions.delta import delta_intervals
-from core.emissions.hourly import factor_at, hourly_consumption, scope_of
+from core.emissions.hourly import factor_at, hourly_consumption
 from core.emissions.hours import as_utc, ceil_hour, floor_hour, spread
 from core.emissions.roadmap import annual_target_tco2e, reduction_pct, window_budget_tco2e
 
@@ -39,7 +39,6 @@ __all__ = [
     "hourly_consumption",
     "reduction_pct",
     "register_segments",
-    "scope_of",
     "spread",
     "window_budget_tco2e",
 ]

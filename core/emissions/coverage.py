@@ -11,11 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from core.emissions.hours import as_utc
-
-HOUR = timedelta(hours=1)
+from core.emissions.hours import HOUR, as_utc
 
 
 def hour_floor(t: datetime) -> datetime:

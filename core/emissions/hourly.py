@@ -1,7 +1,8 @@
-"""Hourly consumption, the factor valid for an hour, and reporting scopes (SPEC section 5).
+"""Hourly consumption and the factor valid for an hour (SPEC section 5).
 
 CO2e of a meter-hour is its consumption times the factor valid at the start of the
-hour; these helpers give both halves of that product and the scope it is reported in.
+hour; these helpers give both halves of that product (the scope it is reported in
+belongs to its meter kind: `core.meter_kinds`).
 """
 
 from __future__ import annotations
@@ -9,23 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Final
 
 from core.emissions.counters import Interval
 from core.emissions.hours import HOUR, as_utc, spread
 
-SCOPES: Final[dict[str, int]] = {
-    "natural_gas": 1,
-    "diesel": 1,
-    "lpg": 1,
-    "electricity": 2,
-    "solar": 2,
-    "water": 3,
-    "wastewater": 3,
-    # Production output carries no CO2e and belongs to no scope.
-    "production": 0,
-    "production_pcs": 0,
-}
 # An empty hour no instant falls in, before the first interval is seen.
 _NO_HOUR = datetime.min.replace(tzinfo=UTC)
 
@@ -86,16 +74,3 @@ def factor_at(
         return None
     _, value_id, kg = max(valid)
     return kg, value_id
-
-
-def scope_of(kind: str) -> int:
-    """GHG Protocol scope a meter kind reports in.
-
-    Fuels burnt on site are scope 1, grid electricity scope 2 (location-based), water
-    and wastewater scope 3. Solar is listed under scope 2 because its generation is
-    reported as avoided scope 2 emissions (generation x grid factor); its own CO2e is 0.
-    """
-    try:
-        return SCOPES[kind]
-    except KeyError:
-        raise ValueError(f"unknown meter kind {kind!r}") from None

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
-from core.park.devices import PER_DEVICE_CLIENT, native_topic
-from core.park.models import PRODUCTION_KINDS, Enterprise, Meter, Park
-from core.units import CANONICAL_UNITS, dimension
+from core import topics
+from core.meter_kinds import CANONICAL_UNITS, PRODUCTION_KINDS
+from core.park.devices import PER_DEVICE_CLIENT
+from core.park.models import Enterprise, Meter, Park
+from core.units import dimension
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def _device_issues(park: Park) -> Iterator[ConfigIssue]:
                 path = f"sites[{s}].enterprises[{e}].devices[{d}]"
                 if device.meter not in meters:
                     yield ConfigIssue(f"{path}.meter", f"unknown meter {device.meter!r}")
-                key = (native_topic(ent.protocol, ent.gateway_id, device), device.field)
+                key = (topics.native(ent.protocol, ent.gateway_id, device), device.field)
                 first = seen.setdefault(key, path)
                 if first != path:
                     yield ConfigIssue(path, f"device field already mapped at {first}")

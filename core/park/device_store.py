@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from core.park.devices import native_topic
+from core import topics
 from core.park.models import Park
 
 UPSERT = """
@@ -44,7 +44,7 @@ def device_rows(park: Park) -> list[dict[str, Any]]:
     """One row per mapped device field, with the topic it arrives on."""
     return [
         {
-            "topic": native_topic(ent.protocol, ent.gateway_id, device),
+            "topic": topics.native(ent.protocol, ent.gateway_id, device),
             "field": device.field,
             "protocol": ent.protocol.value,
             "device": device.device,

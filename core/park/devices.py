@@ -1,9 +1,10 @@
 """Device payloads in the park file (SPEC section 3.1): a gateway's protocol and the
-mapping from its devices' fields to meters, and the native MQTT topic of each device.
+mapping from its devices' fields to meters.
 
-The topic is derived here, once, because three parts must agree on it: the broker's
-ACL (only this gateway may publish it), ingest's routing (which meters a message on
-it feeds) and the simulator (where a device publishes).
+Each device's native MQTT topic is derived in `core.topics` (`native`), once, because
+three parts must agree on it: the broker's ACL (only this gateway may publish it),
+ingest's routing (which meters a message on it feeds) and the simulator (where a
+device publishes).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def _timezone(value: str) -> str:
     return value
 
 
+# An IANA time zone name (a site's, a Tasmota device's); the park models use it too.
+TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+
+
 class Device(BaseModel):
     """One field of one device feeding one meter.
 
@@ -65,29 +70,7 @@ class Device(BaseModel):
     # none of their own); Shelly totals are Wh and Tasmota's ENERGY totals kWh.
     unit: str | None = None
     application: str | None = None  # ChirpStack application id (UUID)
-    timezone: Annotated[str, AfterValidator(_timezone)] | None = None  # Tasmota `Time`
-
-
-def native_topic(protocol: Protocol, gateway: str, device: Device) -> str:
-    """Where this device's readings arrive, as the vendor names it by default."""
-    if protocol is Protocol.chirpstack_v4:
-        return f"application/{device.application}/device/{device.device.lower()}/event/up"
-    if protocol is Protocol.shelly_gen2:
-        return f"{device.device}/events/rpc"
-    if protocol is Protocol.tasmota:
-        return f"tele/{device.device}/SENSOR"
-    if protocol is Protocol.neuron:
-        return f"/neuron/{gateway}/{device.device}"
-    raise ValueError(f"protocol {protocol} has no device topics")
-
-
-def availability_topic(protocol: Protocol, device: Device) -> str | None:
-    """A per-device client's last-will topic, which it may publish but ingest ignores."""
-    if protocol is Protocol.shelly_gen2:
-        return f"{device.device}/online"
-    if protocol is Protocol.tasmota:
-        return f"tele/{device.device}/LWT"
-    return None
+    timezone: TimeZoneName | None = None  # Tasmota `Time`
 
 
 def device_issue(protocol: Protocol, device: Device) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from core.locations import format_location
 from core.park.checks import ConfigIssue, cross_field_issues
 from core.park.models import Park
 
@@ -50,17 +51,6 @@ _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _construct_mapping,
 )
-
-
-def format_location(loc: tuple[int | str, ...]) -> str:
-    """('sites', 0, 'enterprises', 2, 'unit') -> 'sites[0].enterprises[2].unit'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def _issues_from_validation(error: ValidationError) -> list[ConfigIssue]:

@@ -9,29 +9,12 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from core.park.devices import DeviceGateway
+from core.meter_kinds import MeterKind
+from core.park.devices import DeviceGateway, TimeZoneName
 from core.units import KNOWN_UNITS
-
-
-class MeterKind(StrEnum):
-    electricity = "electricity"
-    water = "water"
-    wastewater = "wastewater"
-    natural_gas = "natural_gas"
-    diesel = "diesel"
-    lpg = "lpg"
-    solar = "solar"
-    # Production output (SPEC section 8): tonnes or pieces, priced with a zero factor.
-    production = "production"
-    production_pcs = "production_pcs"
-
-
-# Kinds that measure output, not energy or water: no CO2e, no TOE, no coverage.
-PRODUCTION_KINDS = frozenset({MeterKind.production, MeterKind.production_pcs})
 
 
 class Industry(StrEnum):
@@ -49,14 +32,6 @@ class Industry(StrEnum):
 def _known_unit(value: str) -> str:
     if value not in KNOWN_UNITS:
         raise ValueError(f"{value!r} is not a known unit (known: {', '.join(KNOWN_UNITS)})")
-    return value
-
-
-def _known_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a known IANA time zone") from None
     return value
 
 
@@ -267,7 +242,7 @@ class Roadmap(_Strict):
 class Site(_Strict):
     id: SiteId
     name: Annotated[str, Field(min_length=1)]
-    timezone: Annotated[str, AfterValidator(_known_timezone)]
+    timezone: TimeZoneName
     roadmap: Roadmap | None = None
     alerts: SiteAlerts = SiteAlerts()
     enterprises: list[Enterprise] = []

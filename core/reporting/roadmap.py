@@ -31,7 +31,7 @@ from core.emissions.coverage import (
 )
 from core.emissions.hours import as_utc
 from core.emissions.roadmap import annual_target_tco2e, window_budget_tco2e, year_start
-from core.park.models import PRODUCTION_KINDS
+from core.meter_kinds import PRODUCTION_KINDS
 
 RUN_RATE_WINDOW = timedelta(days=30)
 _DAY_S = 86_400.0

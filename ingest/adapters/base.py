@@ -82,3 +82,19 @@ def lookup(doc: object, path: str) -> object:
 
 def item(route: DeviceRoute, ts: object, value: object, unit: str | None) -> dict[str, Any]:
     return {"meter": route.meter_id, "ts": ts, "value": value, "unit": unit}
+
+
+def read_fields(
+    doc: object, routes: Sequence[DeviceRoute], ts: object, unit: str | None, where: str = ""
+) -> Adapted:
+    """Each route's field of `doc` as a reading in `unit` (the route's own when None),
+    or a `missing_field` rejection naming the field (`where` says inside what)."""
+    out = Adapted([], [])
+    for route in routes:
+        value = lookup(doc, route.field)
+        if value is None:
+            detail = f"{where}{route.field} is missing"
+            out.rejections.append(FieldRejection(route, Reason.missing_field, detail))
+        else:
+            out.items.append((route, item(route, ts, value, unit or route.unit)))
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.adapters.base import Adapted, AdapterError, DeviceRoute, FieldRejection, item, lookup
+from ingest.adapters.base import Adapted, AdapterError, DeviceRoute, read_fields
 from ingest.parse import Reason
 
 
@@ -31,12 +31,4 @@ def adapt(topic: str, doc: dict[str, Any], routes: Sequence[DeviceRoute]) -> Ada
         )
     if not isinstance(obj, dict):
         raise AdapterError(Reason.invalid_payload, "object is not a JSON object")
-    out = Adapted([], [])
-    for route in routes:
-        value = lookup(obj, route.field)
-        if value is None:
-            detail = f"object.{route.field} is missing"
-            out.rejections.append(FieldRejection(route, Reason.missing_field, detail))
-        else:
-            out.items.append((route, item(route, doc.get("time"), value, route.unit)))
-    return out
+    return read_fields(obj, routes, doc.get("time"), None, where="object.")

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.adapters.base import Adapted, AdapterError, DeviceRoute, FieldRejection, item, lookup
+from ingest.adapters.base import Adapted, AdapterError, DeviceRoute, read_fields
 from ingest.parse import Reason
 
 
@@ -38,12 +38,4 @@ def local_time(raw: object, zone: str) -> str:
 def adapt(topic: str, doc: dict[str, Any], routes: Sequence[DeviceRoute]) -> Adapted:
     zone = routes[0].timezone or "UTC"
     ts = local_time(doc.get("Time"), zone)
-    out = Adapted([], [])
-    for route in routes:
-        value = lookup(doc, route.field)
-        if value is None:
-            detail = f"{route.field} is missing"
-            out.rejections.append(FieldRejection(route, Reason.missing_field, detail))
-        else:
-            out.items.append((route, item(route, ts, value, "kWh")))
-    return out
+    return read_fields(doc, routes, ts, "kWh")

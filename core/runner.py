@@ -1,0 +1,109 @@
+"""How every long-running service runs: signals, health server, start, wait, stop.
+
+Ingest, the engine and the alert service each used to wire this by hand, three
+near-copies that had started to differ in what a stop during start-up does. One
+runner owns it: SIGTERM and SIGINT set the stop event (and, while the service is
+still starting, e.g. waiting for the broker's first login, end that wait at once);
+/healthz and /readyz answer from the service; the health server stops with it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.health import serve_health
+from core.logs import get_logger
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPort:
+    """Where /healthz and /metrics listen and which setting chose the port (named in
+    the error when another process holds it)."""
+
+    host: str
+    port: int
+    setting: str
+
+    @classmethod
+    def chosen(cls, host: str, option: int | None, default: int, variable: str) -> HealthPort:
+        """The --health-port option if given, else the component's variable."""
+        if option is None:
+            return cls(host, default, variable)
+        return cls(host, option, "--health-port")
+
+
+class Service(Protocol):
+    def alive(self) -> bool: ...
+
+    def ready(self) -> bool: ...
+
+    def start(self, stop: threading.Event) -> None:
+        """May block (the first broker login); undoes its own partial start if it fails."""
+
+    def wait(self, stop: threading.Event) -> None:
+        """Returns when the service should stop: `stop` was set, or its work ended."""
+
+    def stop(self) -> None: ...
+
+
+class Worker:
+    """A service that is one loop, `work(stop)`, on a daemon thread: it is alive while
+    the loop runs and ends when the loop returns."""
+
+    def __init__(self, work: Callable[[threading.Event], None]) -> None:
+        self._work = work
+        self._thread: threading.Thread | None = None
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def ready(self) -> bool:
+        return self.alive()
+
+    def start(self, stop: threading.Event) -> None:
+        self._thread = threading.Thread(target=self._work, args=(stop,), daemon=True)
+        self._thread.start()
+
+    def wait(self, stop: threading.Event) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def stop(self) -> None:
+        """The loop has returned by the time `wait` does: nothing is left to stop."""
+
+
+class _StoppedWhileStarting(Exception):
+    """SIGTERM or SIGINT arrived before the service finished starting."""
+
+
+def run_service(name: str, service: Service, health: HealthPort) -> None:
+    """Run `service` until SIGTERM or SIGINT, or until its work ends."""
+    stop = threading.Event()
+    starting = threading.Event()
+    starting.set()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        if starting.is_set():
+            raise _StoppedWhileStarting
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = serve_health(
+        health.host, health.port, service.alive, service.ready, setting=health.setting
+    )
+    try:
+        try:
+            service.start(stop)
+            starting.clear()
+        except _StoppedWhileStarting:
+            get_logger(name).info(f"{name}_stopped_while_starting")
+            return
+        service.wait(stop)
+        service.stop()
+    finally:
+        server.shutdown()
