@@ -33,24 +33,20 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
-    sys.path[0] = str(ROOT)
+from sqlalchemy import Connection, create_engine, text
 
-from rich.table import Table  # noqa: E402
-from sqlalchemy import Connection, create_engine, text  # noqa: E402
-
-from bench.api import LOAD, YEAR_END, YEAR_START  # noqa: E402
-from bench.ingest import console, create_database, environment  # noqa: E402
-from core.park.loader import load_park  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.units import CANONICAL_UNITS, canonical_scales  # noqa: E402
-from reports import build  # noqa: E402
-from reports.html import inventory_html  # noqa: E402
-from reports.xlsx import inventory_xlsx  # noqa: E402
+from bench import ROOT
+from bench.api import LOAD, YEAR_END, YEAR_START
+from bench.report import console, environment, timings_table
+from bench.stack.database import create_database
+from core.park.loader import load_park
+from core.settings import Settings
+from core.units import CANONICAL_UNITS, canonical_scales
+from reports import build
+from reports.html import inventory_html
+from reports.xlsx import inventory_xlsx
 
 SITE, ENTERPRISE, YEAR = "NCK", "NCK-STL1", 2025
 NOW = datetime(2026, 1, 15, tzinfo=UTC)  # the year is over: every hour expected
@@ -155,18 +151,10 @@ def main() -> int:
             ).scalar_one()
             equal = math.isclose(report.totals.co2e_kg, hourly, rel_tol=1e-9)
             results = {name: timed(fn, runs) for name, fn in cases(conn).items()}
-    table = Table("case", "runs", "median ms", "min ms", "max ms", "goal")
-    for name, r in results.items():
-        goal = f"< {GOAL_MS:.0f} ms" if name == "park_json" else ""
-        table.add_row(
-            name,
-            str(r["runs"]),
-            f"{r['median_ms']:.1f}",
-            f"{r['min_ms']:.1f}",
-            f"{r['max_ms']:.1f}",
-            goal,
-        )
-    console.print(table)
+    headers = ["case", "runs", "median ms", "min ms", "max ms"]
+    keys = ["runs", "median_ms", "min_ms", "max_ms"]
+    goals = {"park_json": f"< {GOAL_MS:.0f} ms"}
+    console.print(timings_table(headers, results, keys, goals))
     console.print(
         f"park-year: {report.totals.tco2e:,.1f} tCO2e over {len(report.enterprises)} "
         f"enterprises; equals the hourly rows: {equal}; load average {os.getloadavg()[0]:.2f}"

@@ -1,4 +1,4 @@
-"""Scale step of bench/engine.py: N meters reading once a minute, N up to 50,000.
+"""Scale step of bench.engine: N meters reading once a minute, N up to 50,000.
 
 A compressed clock keeps the per-meter rhythm: wave k carries one reading per
 meter at minute k of a past hour (meter i at second i mod 30 of it), written as
@@ -6,7 +6,7 @@ fast as ingest would, through ingest's own `BatchWriter` (COPY + the dirty
 marks, 5,000 readings per transaction). Wave 0 gives every meter its first
 reading (a baseline only) and is absorbed before measuring, by the current
 engine for either variant, so both start from the same state. Then the engine
-under test runs as `bench/engine_worker.py loop` (its own process, its own
+under test runs as `bench/engine/worker.py loop` (its own process, its own
 source tree: the current one or a baseline export) and each measured wave is
 written while it runs:
 
@@ -29,23 +29,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import Conn, pct, scalar
+from bench import ROOT
+from bench.engine.variants import Variant, run_worker, worker_command, worker_env
+from bench.report import pct
+from bench.stack.database import Conn, scalar
 from core import dirty_marks
 from core.settings import Settings
 from ingest.parse import Parsed, Reading
 from ingest.writer import BatchWriter, Message
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKER = ROOT / "bench" / "engine_worker.py"
-# The worker reads the database URL (with its password) from this variable, not argv.
-DB_URL_ENV = "BENCH_ENGINE_DB_URL"
 SITE = "SCL"
 PER_ENTERPRISE = 100
 CHUNK = 5_000
@@ -56,14 +53,6 @@ ENGINE_TABLES = (
     "readings, hourly_emissions, dirty_meter_hours, data_quality_events, enterprise_hourly, "
     "site_hourly, meter_engine_state, totals_versions"
 )
-
-
-@dataclass(frozen=True)
-class Variant:
-    """An engine to measure: a name and the source tree put first on PYTHONPATH."""
-
-    name: str
-    tree: Path
 
 
 def create_meters(conn: Conn, n: int) -> list[str]:
@@ -120,14 +109,13 @@ def proc_cpu(pid: int) -> float:
 
 
 class Worker:
-    """`engine_worker.py loop` on one variant's tree; CPU of it and its backends."""
+    """`worker.py loop` on one variant's tree; CPU of it and its backends."""
 
     def __init__(self, variant: Variant, settings: Settings, conn: Conn) -> None:
-        env = {**os.environ, "PYTHONPATH": str(variant.tree), DB_URL_ENV: settings.database_url}
         self.conn = conn
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), "loop", "--db-url-env", DB_URL_ENV],
-            env=env,
+            worker_command("loop"),
+            env=worker_env(variant.tree, settings),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -152,13 +140,7 @@ class Worker:
 
 def drain_current(settings: Settings) -> None:
     """Absorb the warm-up wave with the current engine (not measured)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), DB_URL_ENV: settings.database_url}
-    subprocess.run(
-        [sys.executable, str(WORKER), "drain", "--db-url-env", DB_URL_ENV],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    run_worker(ROOT, settings, "drain")
 
 
 def follow_wave(
@@ -290,22 +272,14 @@ def _num(value: float | None, digits: int) -> str:
 def drain_variant(variant: Variant, settings: Settings, conn: Conn, cap_s: float) -> dict[str, Any]:
     """Everything the engine derived is emptied, every meter-hour with readings is
     marked (as a rebuild marks them) and the variant drains the queue in
-    `engine_worker.py drain`; stopped after cap_s."""
+    `worker.py drain`; stopped after cap_s."""
     conn.execute(
         "TRUNCATE hourly_emissions, dirty_meter_hours, data_quality_events, enterprise_hourly, "
         "site_hourly, meter_engine_state, totals_versions"
     )
     marks = conn.execute(dirty_marks.MARK_ALL_READINGS_PSYCOPG).rowcount
-    env = {**os.environ, "PYTHONPATH": str(variant.tree), DB_URL_ENV: settings.database_url}
     try:
-        done = subprocess.run(
-            [sys.executable, str(WORKER), "drain", "--db-url-env", DB_URL_ENV],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=cap_s,
-        )
+        done = run_worker(variant.tree, settings, "drain", timeout=cap_s)
     except subprocess.TimeoutExpired:
         return {"dirty_marks": marks, "seconds": None, "more_than_s": cap_s}
-    return {"dirty_marks": marks, **json.loads(done.stdout.splitlines()[-1])}
+    return {"dirty_marks": marks, **done}
