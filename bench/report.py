@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -73,6 +74,26 @@ def timings_table(
         cells = [f"{r[k]:,}" if isinstance(r[k], int) else f"{r[k]:.1f}" for k in keys]
         table.add_row(name, *cells, goals.get(name, ""))
     return table
+
+
+def selected(only: str | None, steps: Sequence[str]) -> set[str]:
+    """The steps an `--only a,b` option selects (all without it)."""
+    chosen = set(only.split(",")) if only else set(steps)
+    if unknown := chosen - set(steps):
+        raise SystemExit(f"--only: unknown step(s) {sorted(unknown)}; steps: {tuple(steps)}")
+    return chosen
+
+
+def new_results(name: str, quick: bool, sizes: Any, **extra: Any) -> dict[str, Any]:
+    """The results document of a run, its `figures` still empty."""
+    return {
+        "benchmark": name,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "sizes": asdict(sizes),
+        **extra,
+        "figures": {},
+    }
 
 
 def run_steps(

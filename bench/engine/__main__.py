@@ -22,14 +22,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +44,8 @@ from bench.engine.tables import missed_goals, report_table
 from bench.engine.totals import run_totals
 from bench.engine.variants import Variant
 from bench.publishers.canonical import park_gateways
-from bench.report import console, environment, run_main, run_steps
-from bench.stack.broker import start_broker
-from bench.stack.database import create_database, db_connect
+from bench.report import console, environment, new_results, run_main, run_steps, selected
+from bench.stack.local import local_stack
 from bench.stack.profiler import Profiler
 from core.park.loader import load_park
 
@@ -104,27 +98,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run_all(args: argparse.Namespace, stamp: str, stack: contextlib.ExitStack) -> dict[str, Any]:
     sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
-    only = set(args.only.split(",")) if args.only else set(STEPS)
-    if unknown := only - set(STEPS):
-        raise SystemExit(f"--only: unknown step(s) {sorted(unknown)}; steps: {STEPS}")
-    figures: dict[str, Any] = {}
-    results: dict[str, Any] = {
-        "benchmark": "engine",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "sizes": asdict(sizes),
-        "goal_p99_freshness_s": GOAL_P99_S,
-        "figures": figures,
-    }
+    only = selected(args.only, STEPS)
+    results = new_results("engine", args.quick, sizes, goal_p99_freshness_s=GOAL_P99_S)
+    figures: dict[str, Any] = results["figures"]
     started = time.monotonic()
     park = load_park(ROOT / "config" / "park.yaml")
-    base = Path(tempfile.mkdtemp(prefix="emissions-bench-engine-"))
-    stack.callback(shutil.rmtree, base, ignore_errors=True)
-    os.chmod(base, 0o755)  # a broker started as root drops to `mosquitto`  # noqa: S103
-    settings = create_database(park, stack)
-    broker = start_broker(park, base, stack)
-    conn = db_connect(settings)
-    stack.callback(conn.close)
+    local = local_stack(park, stack, "emissions-bench-engine-")
+    settings, broker, conn, base = local.settings, local.broker, local.conn, local.workdir
     results["environment"] = environment(settings) | {"code_root": str(ROOT)}
     profiler = Profiler(args.py_spy, args.py_spy_format, args.results_dir, stamp, prefix="engine")
     meters = park_meters(conn)

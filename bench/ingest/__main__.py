@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +33,9 @@ from bench.ingest.plan import BASE, DEFAULT_SIZES, QUICK_SIZES, Bench
 from bench.ingest.tables import goals_table, ratios, report_table
 from bench.ingest.throughput import run_ingest_throughput, warm_up
 from bench.publishers.canonical import park_gateways
-from bench.report import console, environment, run_main, run_steps
-from bench.stack.broker import start_broker, wipe_session
-from bench.stack.database import create_database, db_connect
+from bench.report import console, environment, new_results, run_main, run_steps, selected
+from bench.stack.broker import wipe_session
+from bench.stack.local import local_stack
 from bench.stack.profiler import Profiler
 from bench.stack.services import INGEST_USER, ServiceDiedError, start_service
 from core.broker.render import BrokerLimits
@@ -102,29 +98,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run_all(args: argparse.Namespace, stamp: str, stack: contextlib.ExitStack) -> dict[str, Any]:
     """Set everything up (each piece registers its clean-up on `stack`) and run."""
     sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
-    only = set(args.only.split(",")) if args.only else set(ALL_STEPS)
-    if unknown := only - set(ALL_STEPS):
-        raise SystemExit(f"--only: unknown step(s) {sorted(unknown)}; steps: {ALL_STEPS}")
-    figures: dict[str, Any] = {}
-    results: dict[str, Any] = {
-        "benchmark": "ingest",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "sizes": asdict(sizes),
-        "settings": ingest_settings(),
-        "figures": figures,
-    }
+    only = selected(args.only, ALL_STEPS)
+    results = new_results("ingest", args.quick, sizes, settings=ingest_settings())
+    figures: dict[str, Any] = results["figures"]
     started = time.monotonic()
     # The canonical paths are what this measures; device payloads: the `adapters` step.
     demo_park = load_park(ROOT / "config" / "park.yaml")
     park = canonical_park(demo_park)
-    base = Path(tempfile.mkdtemp(prefix="emissions-bench-"))
-    stack.callback(shutil.rmtree, base, ignore_errors=True)
-    os.chmod(base, 0o755)  # a broker started as root drops to `mosquitto`  # noqa: S103
-    settings = create_database(park, stack)
-    broker = start_broker(park, base, stack)
-    conn = db_connect(settings)
-    stack.callback(conn.close)
+    local = local_stack(park, stack, "emissions-bench-")
+    settings, broker, conn, base = local.settings, local.broker, local.conn, local.workdir
     engine = create_engine(settings.database_url)
     stack.callback(engine.dispose)
     results["environment"] = environment(settings)

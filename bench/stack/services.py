@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import ROOT
@@ -22,28 +23,23 @@ class ServiceDiedError(RuntimeError):
     pass
 
 
+@dataclass
 class Service:
     """A service subprocess with a health port: /readyz says when it is ready,
-    /metrics gives its own counters (those starting with `metric_prefix`)."""
+    /metrics gives its own counters (those starting with `metric_prefix`); its
+    output goes to `<workdir>/<name>.log`."""
 
-    def __init__(
-        self,
-        cmd: list[str],
-        env: dict[str, str],
-        health_port: int,
-        workdir: Path,
-        *,
-        name: str = "ingestor",
-        metric_prefix: str = "emissions_ingest_",
-    ):
-        self.cmd = cmd
-        self.env = env
-        self.health_port = health_port
-        self.workdir = workdir
-        self.name = name
-        self.metric_prefix = metric_prefix
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+    cmd: list[str]
+    env: dict[str, str]
+    health_port: int
+    workdir: Path
+    name: str = "ingestor"
+    metric_prefix: str = "emissions_ingest_"
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
