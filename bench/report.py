@@ -187,7 +187,9 @@ def run_main(
     console.print(f"[bold]{title}[/bold] ({'quick' if args.quick else 'full'})")
     stack = contextlib.ExitStack()
     try:
+        started = time.monotonic()
         results = run_all(stamp, stack)
+        results["total_seconds"] = time.monotonic() - started
     except KeyboardInterrupt:
         console.print("\n[yellow]interrupted: cleaned up[/yellow]")
         return 130

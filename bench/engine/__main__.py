@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -101,7 +100,6 @@ def run_all(args: argparse.Namespace, stamp: str, stack: contextlib.ExitStack) -
     only = selected(args.only, STEPS)
     results = new_results("engine", args.quick, sizes, goal_p99_freshness_s=GOAL_P99_S)
     figures: dict[str, Any] = results["figures"]
-    started = time.monotonic()
     park = load_park(ROOT / "config" / "park.yaml")
     local = local_stack(park, stack, "emissions-bench-engine-")
     settings, broker, conn, base = local.settings, local.broker, local.conn, local.workdir
@@ -149,7 +147,6 @@ def run_all(args: argparse.Namespace, stamp: str, stack: contextlib.ExitStack) -
         figures,
         only,
     )
-    results["total_seconds"] = time.monotonic() - started
     if profiler.files:
         results["profiles"] = profiler.files
     return results

@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -101,7 +100,6 @@ def run_all(args: argparse.Namespace, stamp: str, stack: contextlib.ExitStack) -
     only = selected(args.only, ALL_STEPS)
     results = new_results("ingest", args.quick, sizes, settings=ingest_settings())
     figures: dict[str, Any] = results["figures"]
-    started = time.monotonic()
     # The canonical paths are what this measures; device payloads: the `adapters` step.
     demo_park = load_park(ROOT / "config" / "park.yaml")
     park = canonical_park(demo_park)
@@ -162,7 +160,6 @@ def run_all(args: argparse.Namespace, stamp: str, stack: contextlib.ExitStack) -
         wipe_session(broker, INGEST_USER)
     run_steps([("naive", lambda: run_naive(bench))], figures, only)
     results["ratios"] = ratios(figures)
-    results["total_seconds"] = time.monotonic() - started
     if profiler.files:
         results["profiles"] = profiler.files
     return results
