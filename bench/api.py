@@ -34,6 +34,7 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +102,20 @@ def load(
         engine.dispose()
 
 
+def loaded_database(
+    stack: contextlib.ExitStack, load: Callable[[Settings], dict[str, int]]
+) -> tuple[Settings, dict[str, int], float]:
+    """A throw-away database with the sample park, filled by `load`: the settings,
+    what `load` counted and the seconds it took."""
+    settings = create_database(load_park(ROOT / "config" / "park.yaml"), stack)
+    console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
+    started = time.perf_counter()
+    counts = load(settings)
+    seconds = time.perf_counter() - started
+    console.print(f"loaded {counts} in {seconds:.1f} s")
+    return settings, counts, seconds
+
+
 def get(client: http.client.HTTPConnection, url: str, headers: dict[str, str]) -> bytes:
     client.request("GET", url, headers=headers)
     response = client.getresponse()
@@ -147,14 +162,8 @@ def main() -> int:
     summary = Summary("api", quick=args.quick)  # started now: the summary says how long
     n_year = args.requests or (20 if args.quick else 100)
     n_month = n_year * 4
-    park = load_park(ROOT / "config" / "park.yaml")
     with contextlib.ExitStack() as stack:
-        settings = create_database(park, stack)
-        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
-        started = time.perf_counter()
-        counts = load(settings)
-        load_s = time.perf_counter() - started
-        console.print(f"loaded {counts} in {load_s:.1f} s")
+        settings, counts, load_s = loaded_database(stack, load)
         key = secrets.token_urlsafe(32)
         port = start_api(settings, {"EMISSIONS_ADMIN_API_KEY": key}, stack)
         headers = {"Authorization": f"Bearer {key}"}

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ROOT
+from bench.report import write_results
 from bench.stack.processes import RssSampler, wait_http_ok
 
 MB = 1024 * 1024
@@ -99,10 +100,7 @@ def main() -> int:
         "load_average": os.getloadavg(),
     }
     print(json.dumps(results, indent=2))
-    out = ROOT / "bench" / "results" / f"body-limit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("body-limit", report)
     return 0
 
 

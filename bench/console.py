@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import os
 import re
 import secrets
@@ -34,12 +33,9 @@ from sqlalchemy import create_engine
 
 from api.auth import Role
 from api.console.users import create_user
-from bench import ROOT
-from bench.api import get, latency_table, load, measure
-from bench.report import console, environment
-from bench.stack.database import create_database
+from bench.api import get, latency_table, load, loaded_database, measure
+from bench.report import console, environment, write_results
 from bench.stack.services import start_api
-from core.park.loader import load_park
 from core.settings import Settings
 
 SITE = "NCK"
@@ -93,14 +89,9 @@ def main() -> int:
     args = parser.parse_args()
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=365)
-    park = load_park(ROOT / "config" / "park.yaml")
     with contextlib.ExitStack() as stack:
-        settings = create_database(park, stack)
-        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
-        started = time.perf_counter()
-        counts = load(settings, start, end)
+        settings, counts, _ = loaded_database(stack, lambda s: load(s, start, end))
         add_user(settings)
-        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
         port = start_api(
             settings, {"EMISSIONS_CONSOLE_SECRET_KEY": secrets.token_urlsafe(32)}, stack
         )
@@ -122,8 +113,6 @@ def main() -> int:
     r = results["overview"]
     console.print(latency_table("page", results, {"overview": f"p99 <= {GOAL_P99_MS:.0f} ms"}))
     console.print(f"first (cold) request {cold_ms:.0f} ms; load average {os.getloadavg()[0]:.2f}")
-    out = ROOT / "bench" / "results" / f"console-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "console",
         "at": datetime.now(UTC).isoformat(),
@@ -135,8 +124,7 @@ def main() -> int:
         "environment": environment(Settings()),
         "load_average": os.getloadavg(),
     }
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
+    write_results("console", report)
     return 0
 
 

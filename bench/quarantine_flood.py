@@ -22,13 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from bench import ROOT
+from bench.report import write_results
 from bench.stack.broker import mqtt_close, mqtt_connect, start_broker, wipe_session
 from bench.stack.database import throwaway_database
 from bench.stack.processes import free_port
@@ -142,16 +142,13 @@ def main() -> int:
     result = run(args.src.resolve(), flood(args.batches, args.readings, args.oversized))
     result["rejections"] = args.batches * args.readings + args.oversized
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / f"quarantine-flood-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "quarantine_flood",
         "src": str(args.src.resolve()),
         "results": result,
         "load_average": os.getloadavg(),
     }
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("quarantine-flood", report)
     return 0
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -162,6 +163,15 @@ def environment(settings: Settings) -> dict[str, Any]:
         "git_commit": run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
         "git_changed_files": [line[3:] for line in changed],
     }
+
+
+def write_results(stem: str, document: dict[str, Any]) -> Path:
+    """`bench/results/<stem>-<UTC time>.json` (git-ignored), for comparison runs."""
+    out = ROOT / "bench" / "results" / f"{stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return out
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import statistics
@@ -37,11 +36,8 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
-from bench import ROOT
-from bench.api import LOAD, YEAR_END, YEAR_START
-from bench.report import console, environment, timings_table
-from bench.stack.database import create_database
-from core.park.loader import load_park
+from bench.api import LOAD, YEAR_END, YEAR_START, loaded_database
+from bench.report import console, environment, timings_table, write_results
 from core.settings import Settings
 from core.units import CANONICAL_UNITS, canonical_scales
 from reports import build
@@ -130,13 +126,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 10)
-    park = load_park(ROOT / "config" / "park.yaml")
     with contextlib.ExitStack() as stack:
-        settings = create_database(park, stack)
-        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
-        started = time.perf_counter()
-        counts = load(settings)
-        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
+        settings, counts, _ = loaded_database(stack, load)
         engine = create_engine(settings.database_url)
         stack.callback(engine.dispose)
         with engine.connect() as conn:
@@ -159,8 +150,6 @@ def main() -> int:
         f"park-year: {report.totals.tco2e:,.1f} tCO2e over {len(report.enterprises)} "
         f"enterprises; equals the hourly rows: {equal}; load average {os.getloadavg()[0]:.2f}"
     )
-    out = ROOT / "bench" / "results" / f"reports-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "reports",
         "at": datetime.now(UTC).isoformat(),
@@ -172,8 +161,7 @@ def main() -> int:
         "environment": environment(Settings()),
         "load_average": os.getloadavg(),
     }
-    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
+    write_results("reports", document)
     return 0 if equal else 1
 
 
