@@ -1,4 +1,4 @@
-"""Diagnostics for device payloads (SPEC section 3.1), kept out of bench/ingest.py.
+"""Diagnostics for device payloads (SPEC section 3.1), kept out of bench/ingest/.
 
 `canonical_park` lets the ingest benchmark keep measuring the canonical paths on
 the demo park, whose LoRaWAN and Neuron gateways may publish nothing canonical;

@@ -32,33 +32,23 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
-    sys.path[0] = str(ROOT)
+from rich.table import Table
+from sqlalchemy import create_engine, text
 
-from rich.table import Table  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from bench.ingest import (  # noqa: E402
-    console,
-    create_database,
-    environment,
-    free_port,
-    pct,
-    stop_process,
-    wait_for_port,
-)
-from bench.summary import Summary  # noqa: E402
-from core.park.loader import load_park  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from engine.rollups import refresh_totals  # noqa: E402
+from bench import ROOT
+from bench.report import console, environment, pct, timings_table
+from bench.stack.database import create_database
+from bench.stack.services import start_api
+from bench.summary import Summary
+from core.park.loader import load_park
+from core.settings import Settings
+from engine.rollups import refresh_totals
 
 YEAR_START, YEAR_END = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
 SITE = "NCK"
@@ -86,18 +76,20 @@ CROSS JOIN LATERAL (SELECT random() * 500 + 1 AS c OFFSET 0) r
 """
 
 
-def load(settings: Settings) -> dict[str, int]:
+def load(
+    settings: Settings, start: datetime = YEAR_START, end: datetime = YEAR_END
+) -> dict[str, int]:
+    """Meter-hours of every meter over [start, end), and the engine's totals of them."""
     engine = create_engine(settings.database_url)
     try:
-        params = {"a": YEAR_START, "b": YEAR_END}
         with engine.begin() as conn:
-            conn.execute(text(LOAD), params)
+            conn.execute(text(LOAD), {"a": start, "b": end})
             pairs = conn.execute(
                 text("SELECT DISTINCT site_id, enterprise_id FROM meters ORDER BY 1, 2")
             ).all()
         for site, enterprise in pairs:
             with engine.begin() as conn:
-                refresh_totals(conn, site, enterprise, YEAR_START, YEAR_END)
+                refresh_totals(conn, site, enterprise, start, end)
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
             counts = {
@@ -108,6 +100,20 @@ def load(settings: Settings) -> dict[str, int]:
         return counts
     finally:
         engine.dispose()
+
+
+def loaded_database(
+    stack: contextlib.ExitStack, load: Callable[[Settings], dict[str, int]]
+) -> tuple[Settings, dict[str, int], float]:
+    """A throw-away database with the sample park, filled by `load`: the settings,
+    what `load` counted and the seconds it took."""
+    settings = create_database(load_park(ROOT / "config" / "park.yaml"), stack)
+    console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
+    started = time.perf_counter()
+    counts = load(settings)
+    seconds = time.perf_counter() - started
+    console.print(f"loaded {counts} in {seconds:.1f} s")
+    return settings, counts, seconds
 
 
 def get(client: http.client.HTTPConnection, url: str, headers: dict[str, str]) -> bytes:
@@ -141,6 +147,13 @@ def measure(
     }
 
 
+def latency_table(what: str, results: dict[str, dict[str, Any]], goals: dict[str, str]) -> Table:
+    headers = [what, "n", "bytes", "p50 ms", "p99 ms", "mean ms"]
+    return timings_table(
+        headers, results, ["requests", "bytes", "p50_ms", "p99_ms", "mean_ms"], goals
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests")
@@ -149,28 +162,10 @@ def main() -> int:
     summary = Summary("api", quick=args.quick)  # started now: the summary says how long
     n_year = args.requests or (20 if args.quick else 100)
     n_month = n_year * 4
-    park = load_park(ROOT / "config" / "park.yaml")
     with contextlib.ExitStack() as stack:
-        settings = create_database(park, stack)
-        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
-        started = time.perf_counter()
-        counts = load(settings)
-        load_s = time.perf_counter() - started
-        console.print(f"loaded {counts} in {load_s:.1f} s")
-        port, key = free_port(), secrets.token_urlsafe(32)
-        env = {
-            **os.environ,
-            "EMISSIONS_DB_NAME": settings.db_name,
-            "EMISSIONS_ADMIN_API_KEY": key,
-            "EMISSIONS_LOG_LEVEL": "WARNING",
-        }
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "emissions"), "api", "--port", str(port)],
-            env=env,
-            start_new_session=True,
-        )
-        stack.callback(stop_process, proc)
-        wait_for_port(port, proc, timeout=90)
+        settings, counts, load_s = loaded_database(stack, load)
+        key = secrets.token_urlsafe(32)
+        port = start_api(settings, {"EMISSIONS_ADMIN_API_KEY": key}, stack)
         headers = {"Authorization": f"Bearer {key}"}
         base = f"/v1/emissions/hourly?site={SITE}"
         year = "&start=2025-01-01T00:00:00Z&end=2026-01-01T00:00:00Z"
@@ -190,19 +185,7 @@ def main() -> int:
             client, base + year, {**headers, "Accept": "text/csv"}, max(n_year // 2, 10)
         )
         results["enterprise_month"] = measure(client, base + month, headers, n_month)
-    table = Table("request", "n", "bytes", "p50 ms", "p99 ms", "mean ms", "goal")
-    for name, r in results.items():
-        goal = f"p99 <= {GOAL_P99_MS:.0f} ms" if name == "site_year" else ""
-        table.add_row(
-            name,
-            str(r["requests"]),
-            f"{r['bytes']:,}",
-            f"{r['p50_ms']:.1f}",
-            f"{r['p99_ms']:.1f}",
-            f"{r['mean_ms']:.1f}",
-            goal,
-        )
-    console.print(table)
+    console.print(latency_table("request", results, {"site_year": f"p99 <= {GOAL_P99_MS:.0f} ms"}))
     console.print(
         f"site_year: {results['site_year']['hours']} hours; first (cold) request "
         f"{results['site_year']['first_request_ms']:.0f} ms; load average {os.getloadavg()[0]:.2f}"

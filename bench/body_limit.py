@@ -20,24 +20,17 @@ import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+from bench import ROOT
+from bench.report import write_results
+from bench.stack.processes import RssSampler, wait_http_ok
 
-ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 PATH = b"/v1/meters/NCK-STL1-E-01/replacements"
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def push(port: int, total_mb: int, chunked: bool) -> tuple[str, int, float]:
@@ -67,28 +60,14 @@ def push(port: int, total_mb: int, chunked: bool) -> tuple[str, int, float]:
 
 
 def measure(pid: int, port: int, total_mb: int, chunked: bool) -> dict[str, Any]:
-    before = rss_kib(pid)
-    samples = [before]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            samples.append(rss_kib(pid))
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
+    with RssSampler(pid) as rss:
         status, sent, seconds = push(port, total_mb, chunked)
-    finally:
-        done.set()
-        sampler.join()
     return {
         "status": status,
         "socket_took_mb": round(sent / MB, 1),
         "seconds": round(seconds, 2),
-        "rss_before_mib": round(before / 1024, 1),
-        "rss_growth_mib": round((max(samples) - before) / 1024, 1),
+        "rss_before_mib": round(rss.before / 1024, 1),
+        "rss_growth_mib": round(rss.growth_kib / 1024, 1),
     }
 
 
@@ -104,15 +83,7 @@ def main() -> int:
         env={**os.environ, "PYTHONPATH": str(args.src.resolve())},
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.1)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
         results = {
             name: measure(server.pid, port, args.mb, chunked)
             for name, chunked in (("content_length", False), ("chunked", True))
@@ -129,10 +100,7 @@ def main() -> int:
         "load_average": os.getloadavg(),
     }
     print(json.dumps(results, indent=2))
-    out = ROOT / "bench" / "results" / f"body-limit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("body-limit", report)
     return 0
 
 

@@ -3,7 +3,7 @@
 A throw-away database gets the sample park (config/park.yaml) and a full year of
 meter-hours for every meter, ending at the current hour, so that the overview's
 today / month / year to date, its 7-day chart and the enterprise ranking all have
-data (loaded as in bench/api.py, totals by the engine's `refresh_totals`).
+data (loaded as bench/api.py loads it, totals by the engine's `refresh_totals`).
 `emissions api` runs as a subprocess (uvicorn, one worker); this process signs in
 as a console user over HTTP (CSRF token and all) and asks for
 GET /console/overview?site=NCK over one keep-alive connection, timing from
@@ -20,63 +20,35 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import os
 import re
 import secrets
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
-    sys.path[0] = str(ROOT)
+from sqlalchemy import create_engine
 
-from rich.table import Table  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from api.auth import Role  # noqa: E402
-from api.console.users import create_user  # noqa: E402
-from bench.api import LOAD, get, measure  # noqa: E402
-from bench.ingest import (  # noqa: E402
-    console,
-    create_database,
-    environment,
-    free_port,
-    stop_process,
-    wait_for_port,
-)
-from core.park.loader import load_park  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from engine.rollups import refresh_totals  # noqa: E402
+from api.auth import Role
+from api.console.users import create_user
+from bench.api import get, latency_table, load, loaded_database, measure
+from bench.report import console, environment, write_results
+from bench.stack.services import start_api
+from core.settings import Settings
 
 SITE = "NCK"
 GOAL_P99_MS = 500.0
 PASSWORD = secrets.token_urlsafe(16)
 
 
-def load(settings: Settings, start: datetime, end: datetime) -> dict[str, int]:
+def add_user(settings: Settings) -> None:
+    """The console user the bench signs in as."""
     engine = create_engine(settings.database_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(LOAD), {"a": start, "b": end})
-            pairs = conn.execute(
-                text("SELECT DISTINCT site_id, enterprise_id FROM meters ORDER BY 1, 2")
-            ).all()
-        for site, enterprise in pairs:
-            with engine.begin() as conn:
-                refresh_totals(conn, site, enterprise, start, end)
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
             create_user(conn, "bench", PASSWORD, Role.operator, locale="vi")
-            return {
-                t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())  # noqa: S608
-                for t in ("hourly_emissions", "enterprise_hourly", "site_hourly")
-            }
     finally:
         engine.dispose()
 
@@ -117,27 +89,12 @@ def main() -> int:
     args = parser.parse_args()
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=365)
-    park = load_park(ROOT / "config" / "park.yaml")
     with contextlib.ExitStack() as stack:
-        settings = create_database(park, stack)
-        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
-        started = time.perf_counter()
-        counts = load(settings, start, end)
-        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
-        port = free_port()
-        env = {
-            **os.environ,
-            "EMISSIONS_DB_NAME": settings.db_name,
-            "EMISSIONS_CONSOLE_SECRET_KEY": secrets.token_urlsafe(32),
-            "EMISSIONS_LOG_LEVEL": "WARNING",
-        }
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "emissions"), "api", "--port", str(port)],
-            env=env,
-            start_new_session=True,
+        settings, counts, _ = loaded_database(stack, lambda s: load(s, start, end))
+        add_user(settings)
+        port = start_api(
+            settings, {"EMISSIONS_CONSOLE_SECRET_KEY": secrets.token_urlsafe(32)}, stack
         )
-        stack.callback(stop_process, proc)
-        wait_for_port(port, proc, timeout=90)
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         stack.callback(client.close)
         headers = {"Cookie": sign_in(client)}
@@ -154,20 +111,8 @@ def main() -> int:
             }
         }
     r = results["overview"]
-    table = Table("page", "n", "bytes", "p50 ms", "p99 ms", "mean ms", "goal")
-    table.add_row(
-        "overview",
-        str(r["requests"]),
-        f"{r['bytes']:,}",
-        f"{r['p50_ms']:.1f}",
-        f"{r['p99_ms']:.1f}",
-        f"{r['mean_ms']:.1f}",
-        f"p99 <= {GOAL_P99_MS:.0f} ms",
-    )
-    console.print(table)
+    console.print(latency_table("page", results, {"overview": f"p99 <= {GOAL_P99_MS:.0f} ms"}))
     console.print(f"first (cold) request {cold_ms:.0f} ms; load average {os.getloadavg()[0]:.2f}")
-    out = ROOT / "bench" / "results" / f"console-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "console",
         "at": datetime.now(UTC).isoformat(),
@@ -179,8 +124,7 @@ def main() -> int:
         "environment": environment(Settings()),
         "load_average": os.getloadavg(),
     }
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
+    write_results("console", report)
     return 0
 
 

@@ -22,20 +22,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, text
 
-from bench.ingest import Ingestor, free_port, mqtt_close, mqtt_connect, start_broker, wipe_session
+from bench import ROOT
+from bench.report import write_results
+from bench.stack.broker import mqtt_close, mqtt_connect, start_broker, wipe_session
+from bench.stack.database import throwaway_database
+from bench.stack.processes import free_port
+from bench.stack.services import INGEST_USER, Service
 from core import topics
 from core.park.loader import load_park
 from core.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "cli"]
 
 
@@ -54,22 +55,11 @@ def flood(batches: int, readings: int, oversized: int) -> list[bytes]:
 
 def database(src: Path, stack: contextlib.ExitStack) -> tuple[Settings, dict[str, str]]:
     """A throw-away database migrated by the tree's own CLI, with the sample park."""
-    admin = create_engine(Settings().database_url, isolation_level="AUTOCOMMIT")
-    stack.callback(admin.dispose)
-    name = f"emissions_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    stack.callback(drop)
-    settings = Settings(db_name=name)
+    settings = throwaway_database(stack)
     env = {
         **os.environ,
         "PYTHONPATH": str(src),
-        "EMISSIONS_DB_NAME": name,
+        "EMISSIONS_DB_NAME": settings.db_name,
         "EMISSIONS_DB_PASSWORD": settings.db_password.get_secret_value()
         if settings.db_password
         else "",
@@ -103,16 +93,16 @@ def run(src: Path, payloads: list[bytes]) -> dict[str, Any]:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qflood-")))
         work.chmod(0o755)  # a broker started as root reads its files as `mosquitto`
         broker = start_broker(park, work, stack)
-        wipe_session(broker, "svc-ingest-1")
+        wipe_session(broker, INGEST_USER)
         health = free_port()
         ingest_env = {
             **env,
             "EMISSIONS_MQTT_PORT": str(broker.port),
-            "EMISSIONS_MQTT_USERNAME": "svc-ingest-1",
-            "EMISSIONS_MQTT_PASSWORD": broker.password("svc-ingest-1"),
+            "EMISSIONS_MQTT_USERNAME": INGEST_USER,
+            "EMISSIONS_MQTT_PASSWORD": broker.password(INGEST_USER),
             "EMISSIONS_INGEST_HEALTH_PORT": str(health),
         }
-        ingestor = Ingestor([*CLI, "ingest"], ingest_env, health, work)  # log in work
+        ingestor = Service([*CLI, "ingest"], ingest_env, health, work)  # log in work
         ingestor.start()
         stack.callback(ingestor.stop)
         ingestor.wait_healthy()
@@ -153,16 +143,13 @@ def main() -> int:
     result = run(args.src.resolve(), flood(args.batches, args.readings, args.oversized))
     result["rejections"] = args.batches * args.readings + args.oversized
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / f"quarantine-flood-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "quarantine_flood",
         "src": str(args.src.resolve()),
         "results": result,
         "load_average": os.getloadavg(),
     }
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("quarantine-flood", report)
     return 0
 
 

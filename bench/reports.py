@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import statistics
@@ -33,24 +32,17 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
-    sys.path[0] = str(ROOT)
+from sqlalchemy import Connection, create_engine, text
 
-from rich.table import Table  # noqa: E402
-from sqlalchemy import Connection, create_engine, text  # noqa: E402
-
-from bench.api import LOAD, YEAR_END, YEAR_START  # noqa: E402
-from bench.ingest import console, create_database, environment  # noqa: E402
-from core.meter_kinds import CANONICAL_UNITS, canonical_scales  # noqa: E402
-from core.park.loader import load_park  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from reports import build  # noqa: E402
-from reports.html import inventory_html  # noqa: E402
-from reports.xlsx import inventory_xlsx  # noqa: E402
+from bench.api import LOAD, YEAR_END, YEAR_START, loaded_database
+from bench.report import console, environment, timings_table, write_results
+from core.meter_kinds import CANONICAL_UNITS, canonical_scales
+from core.settings import Settings
+from reports import build
+from reports.html import inventory_html
+from reports.xlsx import inventory_xlsx
 
 SITE, ENTERPRISE, YEAR = "NCK", "NCK-STL1", 2025
 NOW = datetime(2026, 1, 15, tzinfo=UTC)  # the year is over: every hour expected
@@ -134,13 +126,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 10)
-    park = load_park(ROOT / "config" / "park.yaml")
     with contextlib.ExitStack() as stack:
-        settings = create_database(park, stack)
-        console.print(f"database {settings.db_name}: loading a year of meter-hours ...")
-        started = time.perf_counter()
-        counts = load(settings)
-        console.print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
+        settings, counts, _ = loaded_database(stack, load)
         engine = create_engine(settings.database_url)
         stack.callback(engine.dispose)
         with engine.connect() as conn:
@@ -155,24 +142,14 @@ def main() -> int:
             ).scalar_one()
             equal = math.isclose(report.totals.co2e_kg, hourly, rel_tol=1e-9)
             results = {name: timed(fn, runs) for name, fn in cases(conn).items()}
-    table = Table("case", "runs", "median ms", "min ms", "max ms", "goal")
-    for name, r in results.items():
-        goal = f"< {GOAL_MS:.0f} ms" if name == "park_json" else ""
-        table.add_row(
-            name,
-            str(r["runs"]),
-            f"{r['median_ms']:.1f}",
-            f"{r['min_ms']:.1f}",
-            f"{r['max_ms']:.1f}",
-            goal,
-        )
-    console.print(table)
+    headers = ["case", "runs", "median ms", "min ms", "max ms"]
+    keys = ["runs", "median_ms", "min_ms", "max_ms"]
+    goals = {"park_json": f"< {GOAL_MS:.0f} ms"}
+    console.print(timings_table(headers, results, keys, goals))
     console.print(
         f"park-year: {report.totals.tco2e:,.1f} tCO2e over {len(report.enterprises)} "
         f"enterprises; equals the hourly rows: {equal}; load average {os.getloadavg()[0]:.2f}"
     )
-    out = ROOT / "bench" / "results" / f"reports-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "reports",
         "at": datetime.now(UTC).isoformat(),
@@ -184,8 +161,7 @@ def main() -> int:
         "environment": environment(Settings()),
         "load_average": os.getloadavg(),
     }
-    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
+    write_results("reports", document)
     return 0 if equal else 1
 
 

@@ -10,8 +10,6 @@ import select
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from sqlalchemy import text
 from api.app import create_app
 from api.auth import Role, create_key, new_token
 from api.throttle import AuthThrottle
+from bench.stack.processes import RssSampler, rss_kib, wait_http_ok
 from core.settings import Environment, Settings, key_weakness
 from tests.api_support import ApiEnv, bearer
 from tests.conftest import ROOT, free_port
@@ -39,13 +38,6 @@ def client(api_env: ApiEnv) -> Iterator[TestClient]:
 
 
 # --- a real uvicorn process, its memory read from /proc ----------------------------
-
-
-def _rss_kib(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"{field} missing for {pid}")
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +56,7 @@ def server(api_env: ApiEnv) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         env=env,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc)
         yield port, proc
     finally:
         proc.terminate()
@@ -125,24 +109,11 @@ def test_300_mb_body_is_refused_before_it_is_read(
     )
     warm, _ = _push(port, head, _megabytes(2, chunked))  # imports and buffers settle
     assert warm.startswith(b"HTTP/1.1 413")
-    before_rss, before_peak = _rss_kib(proc.pid), _rss_kib(proc.pid, "VmHWM")
-    samples: list[int] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            samples.append(_rss_kib(proc.pid))
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
+    before_peak = rss_kib(proc.pid, "VmHWM")
+    with RssSampler(proc.pid) as rss:
         answer, sent = _push(port, head, _megabytes(300, chunked))
-    finally:
-        done.set()
-        sampler.join()
-    growth_kib = max([*samples, _rss_kib(proc.pid)]) - before_rss
-    peak_growth_kib = _rss_kib(proc.pid, "VmHWM") - before_peak
+    growth_kib = max(rss.growth_kib, rss_kib(proc.pid) - rss.before)
+    peak_growth_kib = rss_kib(proc.pid, "VmHWM") - before_peak
     record_property("socket_took_mb", round(sent / MB, 1))
     record_property("rss_growth_kib", growth_kib)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]

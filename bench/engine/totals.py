@@ -1,9 +1,9 @@
-"""Totals step of bench/engine.py: enterprise and site totals of a year.
+"""Totals step of bench.engine: enterprise and site totals of a year.
 
 The sample park gets a full year (2025) of meter-hours, loaded as bench/api.py
 loads them (one INSERT ... SELECT), and each variant's
 `engine.rollups.refresh_totals` rebuilds every enterprise's and site's totals
-for a window, in `bench/engine_worker.py totals` (its own process and source
+for a window, in `bench/engine/worker.py totals` (its own process and source
 tree). The year is measured for every variant; a variant still running after
 `cap_s` is stopped and reported as "more than cap_s". A 30-day window, measured
 for every variant, gives the ratio at equal size when the baseline's year is
@@ -12,17 +12,14 @@ too slow to wait for.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
 from bench.api import LOAD, YEAR_END, YEAR_START
-from bench.scale import DB_URL_ENV, WORKER, Variant
+from bench.engine.variants import Variant, run_worker
 from core.settings import Settings
 
 MONTH_END = YEAR_START + timedelta(days=30)
@@ -44,19 +41,14 @@ def load_year(settings: Settings) -> int:
 def time_totals(
     variant: Variant, settings: Settings, start: datetime, end: datetime, cap_s: float
 ) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(variant.tree), DB_URL_ENV: settings.database_url}
-    cmd = [sys.executable, str(WORKER), "totals", "--db-url-env", DB_URL_ENV]
-    cmd += ["--from", start.isoformat(), "--to", end.isoformat()]
+    window = ("--from", start.isoformat(), "--to", end.isoformat())
     try:
-        done = subprocess.run(
-            cmd, env=env, check=True, capture_output=True, text=True, timeout=cap_s
-        )
+        return run_worker(variant.tree, settings, "totals", *window, timeout=cap_s)
     except subprocess.TimeoutExpired:
         # The worker is gone but its statement may still run (and hold row locks
         # the next variant would wait on): end it before measuring anything else.
         _end_worker_backends(settings)
         return {"seconds": None, "more_than_s": cap_s}
-    return dict(json.loads(done.stdout.splitlines()[-1]))
 
 
 def _end_worker_backends(settings: Settings) -> None:

@@ -1,9 +1,10 @@
-"""The engine side of bench/engine.py's steps, as a process of its own.
+"""The engine side of bench.engine's steps, as a process of its own.
 
-Run by path (`python bench/engine_worker.py MODE ...`), with the engine's source
-tree first on PYTHONPATH: the benchmark runs this very file against the current
-tree and against a baseline tree (an export of an earlier commit), so both are
-measured the same way on the same data. It uses only what both engines have:
+Run by path with `-P` (`python -P bench/engine/worker.py MODE ...`: its folder
+stays off sys.path), with the engine's source tree first on PYTHONPATH: the
+benchmark runs this very file against the current tree and against a baseline
+tree (an export of an earlier commit), so both are measured the same way on the
+same data. It uses only what both engines have:
 `engine.service.refresh_pass` / `refresh_until_clean` and
 `engine.rollups.refresh_totals`.
 
@@ -24,13 +25,7 @@ import sys
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-
-# Run by path, Python puts bench/ first on sys.path, where bench/engine.py would
-# shadow the `engine` package of the tree under test.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 
 from sqlalchemy import create_engine, event, text
 

@@ -1,4 +1,4 @@
-"""Scale step of bench/engine.py: N meters reading once a minute, N up to 50,000.
+"""Scale step of bench.engine: N meters reading once a minute, N up to 50,000.
 
 A compressed clock keeps the per-meter rhythm: wave k carries one reading per
 meter at minute k of a past hour (meter i at second i mod 30 of it), written as
@@ -6,7 +6,7 @@ fast as ingest would, through ingest's own `BatchWriter` (COPY + the dirty
 marks, 5,000 readings per transaction). Wave 0 gives every meter its first
 reading (a baseline only) and is absorbed before measuring, by the current
 engine for either variant, so both start from the same state. Then the engine
-under test runs as `bench/engine_worker.py loop` (its own process, its own
+under test runs as `bench/engine/worker.py loop` (its own process, its own
 source tree: the current one or a baseline export) and each measured wave is
 written while it runs:
 
@@ -29,23 +29,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import Conn, pct, scalar
+from bench import ROOT
+from bench.engine.variants import Variant, run_worker, worker_command, worker_env
+from bench.report import pct
+from bench.stack.database import Conn, scalar
 from core import dirty_marks, topics
 from core.settings import Settings
 from ingest.parse import Parsed, Reading
 from ingest.writer import BatchWriter, Message
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKER = ROOT / "bench" / "engine_worker.py"
-# The worker reads the database URL (with its password) from this variable, not argv.
-DB_URL_ENV = "BENCH_ENGINE_DB_URL"
 SITE = "SCL"
 PER_ENTERPRISE = 100
 CHUNK = 5_000
@@ -56,14 +53,6 @@ ENGINE_TABLES = (
     "readings, hourly_emissions, dirty_meter_hours, data_quality_events, enterprise_hourly, "
     "site_hourly, meter_engine_state, totals_versions"
 )
-
-
-@dataclass(frozen=True)
-class Variant:
-    """An engine to measure: a name and the source tree put first on PYTHONPATH."""
-
-    name: str
-    tree: Path
 
 
 def create_meters(conn: Conn, n: int) -> list[str]:
@@ -120,17 +109,16 @@ def proc_cpu(pid: int) -> float:
 
 
 class Worker:
-    """`engine_worker.py loop` on one variant's tree, in `engines` processes (they
-    share the queue as production engines do: each batch's meters are claimed
-    with try-locks); CPU of them and their backends."""
+    """`worker.py loop` on one variant's tree, in `engines` processes (they share the
+    queue as production engines do: each batch's meters are claimed with
+    try-locks); CPU of them and their backends."""
 
     def __init__(self, variant: Variant, settings: Settings, conn: Conn, engines: int = 1) -> None:
-        env = {**os.environ, "PYTHONPATH": str(variant.tree), DB_URL_ENV: settings.database_url}
         self.conn = conn
         self.procs = [
             subprocess.Popen(
-                [sys.executable, str(WORKER), "loop", "--db-url-env", DB_URL_ENV],
-                env=env,
+                worker_command("loop"),
+                env=worker_env(variant.tree, settings),
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -161,13 +149,7 @@ class Worker:
 
 def drain_current(settings: Settings) -> None:
     """Absorb the warm-up wave with the current engine (not measured)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), DB_URL_ENV: settings.database_url}
-    subprocess.run(
-        [sys.executable, str(WORKER), "drain", "--db-url-env", DB_URL_ENV],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    run_worker(ROOT, settings, "drain")
 
 
 def follow_wave(
@@ -317,19 +299,18 @@ def drain_variant(
 ) -> dict[str, Any]:
     """Everything the engine derived is emptied, every meter-hour with readings is
     marked (as a rebuild marks them) and the variant drains the queue in
-    `engine_worker.py drain`, in `engines` processes at once (sharing the queue
-    as production engines do); stopped after cap_s. `seconds` is the slowest
+    `worker.py drain`, in `engines` processes at once (sharing the queue as
+    production engines do); stopped after cap_s. `seconds` is the slowest
     process's, from its first pass to the empty queue."""
     conn.execute(
         "TRUNCATE hourly_emissions, dirty_meter_hours, data_quality_events, enterprise_hourly, "
         "site_hourly, meter_engine_state, totals_versions"
     )
     marks = conn.execute(dirty_marks.MARK_ALL_READINGS_PSYCOPG).rowcount
-    env = {**os.environ, "PYTHONPATH": str(variant.tree), DB_URL_ENV: settings.database_url}
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), "drain", "--db-url-env", DB_URL_ENV],
-            env=env,
+            worker_command("drain"),
+            env=worker_env(variant.tree, settings),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
