@@ -20,7 +20,7 @@ from api.app import create_app
 from api.auth import Role
 from api.console.users import create_user
 from core.settings import Settings
-from tests.conftest import free_port
+from tests.kit.broker import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

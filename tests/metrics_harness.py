@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, free_port
+from tests.conftest import ROOT
 from tests.ingest_harness import IngestProcess, gateway, publish_all
+from tests.kit.broker import Broker, free_port
 
 
 def http_get(url: str) -> str | None:

@@ -27,7 +27,7 @@ from alerts.outbox import Notifier, drain
 from alerts.state import acknowledge
 from core.settings import Environment, Settings
 from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
-from tests.conftest import Broker, free_port
+from tests.kit.broker import Broker, free_port
 from tests.mqtt import connect
 
 SECRET = b"test-webhook-secret"

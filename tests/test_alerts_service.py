@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from core.settings import Settings
 from tests.alerts_harness import SITE, alert_db, open_alerts, park_with, set_level
-from tests.conftest import Broker, free_port
+from tests.kit.broker import Broker, free_port
 from tests.mqtt import connect
 
 EMISSIONS = Path(sys.executable).with_name("emissions")

@@ -19,7 +19,7 @@ from core.settings import Settings
 from tests import test_alerts_notify as peers
 from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
 from tests.api_support import bearer
-from tests.conftest import Broker
+from tests.kit.broker import Broker
 from tests.mqtt import connect
 
 alertmanager = peers.alertmanager  # the real Alertmanager fixture of the alert tests

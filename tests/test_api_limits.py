@@ -26,7 +26,8 @@ from api.auth import Role, create_key, new_token
 from api.throttle import AuthThrottle
 from core.settings import Environment, Settings, key_weakness
 from tests.api_support import ApiEnv, bearer
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
+from tests.kit.broker import free_port
 
 MB = 1024 * 1024
 REPLACEMENT = "/v1/meters/NCK-STL1-E-01/replacements"

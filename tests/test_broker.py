@@ -5,7 +5,7 @@ from __future__ import annotations
 import paho.mqtt.client as mqtt
 
 from core.park.models import Park
-from tests.conftest import Broker
+from tests.kit.broker import Broker
 from tests.mqtt import connect
 
 

@@ -20,8 +20,8 @@ from api.auth import Role
 from api.console.users import create_user
 from core.settings import Settings
 from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
-from tests.conftest import Broker
 from tests.console_support import CHROMIUM, PASSWORD, browser, console_settings, serve, sign_in
+from tests.kit.broker import Broker
 from tests.mqtt import connect
 from tests.test_alerts_notify import Receiver
 

@@ -17,8 +17,9 @@ from core.emissions.counters import Reading, counter_intervals
 from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, free_port
+from tests.conftest import ROOT
 from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
+from tests.kit.broker import Broker, free_port
 from tests.mqtt import connect
 
 

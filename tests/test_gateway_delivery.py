@@ -18,7 +18,6 @@ from sqlalchemy import Engine, text
 from core.park.models import Park
 from core.settings import Settings
 from simulator.publisher import MqttSink
-from tests.conftest import Broker, start_broker
 from tests.ingest_harness import (
     IngestProcess,
     batch_messages,
@@ -27,6 +26,7 @@ from tests.ingest_harness import (
     gateway,
     settle,
 )
+from tests.kit.broker import Broker, start_broker
 
 READINGS = 20_000
 ROUNDS = 5

@@ -14,8 +14,9 @@ from sqlalchemy import Engine, text
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, start_broker
+from tests.conftest import ROOT
 from tests.ingest_harness import BASE_TS, IngestProcess, count, forget_session, gateway
+from tests.kit.broker import Broker, start_broker
 
 
 def _example() -> ModuleType:

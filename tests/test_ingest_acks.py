@@ -10,7 +10,6 @@ from sqlalchemy import Engine
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import Broker
 from tests.ingest_harness import (
     IngestProcess,
     forget_session,
@@ -19,6 +18,7 @@ from tests.ingest_harness import (
     single_messages,
     wait_for_count,
 )
+from tests.kit.broker import Broker
 
 
 def _messages_received(proc: IngestProcess) -> float:

@@ -19,7 +19,6 @@ from core.settings import Settings
 from ingest.parse import Position, Reason, parse_message
 from ingest.positions import advance, arrivals
 from tests import mqtt as test_mqtt
-from tests.conftest import Broker
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
@@ -27,6 +26,7 @@ from tests.ingest_harness import (
     forget_session,
     gateway,
 )
+from tests.kit.broker import Broker
 
 USER = "svc-ingest-4"
 

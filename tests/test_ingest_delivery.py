@@ -17,7 +17,6 @@ from sqlalchemy import Engine, text
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import Broker, start_broker
 from tests.ingest_harness import (
     IngestProcess,
     batch_messages,
@@ -29,6 +28,7 @@ from tests.ingest_harness import (
     single_messages,
     wait_for_count,
 )
+from tests.kit.broker import Broker, start_broker
 
 _ingest_users = itertools.cycle(["svc-ingest-1", "svc-ingest-2", "svc-ingest-3", "svc-ingest-4"])
 

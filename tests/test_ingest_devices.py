@@ -21,7 +21,6 @@ from core import migrate
 from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
-from tests.conftest import Broker, start_broker
 from tests.device_fixtures import (
     CHIRPSTACK_APP,
     CHIRPSTACK_UP,
@@ -37,6 +36,7 @@ from tests.device_fixtures import (
     encode,
 )
 from tests.ingest_harness import IngestProcess, forget_session, publish_all, wait_for_count
+from tests.kit.broker import Broker, start_broker
 
 LORA_TOPIC = f"application/{CHIRPSTACK_APP}/device/0101010101010101/event/up"
 FOREIGN_TOPIC = f"application/{CHIRPSTACK_APP}/device/0202020202020202/event/up"

@@ -19,8 +19,8 @@ from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
 from ingest.parse import MeterInfo, parse_message
-from tests.conftest import Broker
 from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
+from tests.kit.broker import Broker
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

@@ -24,7 +24,6 @@ from core.broker.limits import BATCH_READINGS_DOCUMENTED, DEFAULT_MAX_PAYLOAD_BY
 from core.park.devices import Protocol
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import Broker
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
@@ -33,6 +32,7 @@ from tests.ingest_harness import (
     publish_all,
     settle,
 )
+from tests.kit.broker import Broker
 
 USER = "svc-ingest-3"
 

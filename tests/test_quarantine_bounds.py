@@ -27,7 +27,7 @@ from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
 from tests.api_support import bearer
-from tests.conftest import ROOT, Broker
+from tests.conftest import ROOT
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
@@ -36,6 +36,7 @@ from tests.ingest_harness import (
     publish_all,
     wait_for_count,
 )
+from tests.kit.broker import Broker
 
 TS = int(BASE_TS.timestamp())
 

@@ -16,7 +16,7 @@ from core.park.models import Park
 from simulator.district import with_generated_site
 from simulator.publisher import MqttSink
 from tests import mqtt as test_mqtt
-from tests.conftest import Broker, start_broker
+from tests.kit.broker import Broker, start_broker
 
 GATEWAYS = 1_200
 
