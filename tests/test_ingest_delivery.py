@@ -10,9 +10,8 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
-import pytest
 from sqlalchemy import Engine, text
 
 from core.park.models import Park
@@ -21,36 +20,23 @@ from tests.ingest_harness import (
     IngestProcess,
     batch_messages,
     count,
-    forget_session,
     gateway,
     publish_all,
     settle,
     single_messages,
     wait_for_count,
 )
-from tests.kit.broker import Broker, start_broker
+from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
 
 _ingest_users = itertools.cycle(["svc-ingest-1", "svc-ingest-2", "svc-ingest-3", "svc-ingest-4"])
 
 
-@pytest.fixture
-def own_broker(test_park: Park) -> Iterator[Broker]:
-    """A broker of the test's own, for tests that restart it or read its log."""
-    b = start_broker(test_park)
-    yield b
-    b.stop()
-
-
-def _ingest(settings: Settings, broker: Broker, **env: str) -> IngestProcess:
-    user = next(_ingest_users)
-    forget_session(broker, user)
-    return IngestProcess(settings, broker, user=user, extra_env=env)
-
-
-def _fresh_session(proc: IngestProcess) -> None:
-    """Start once so the broker holds a persistent subscribed session for this user."""
-    proc.start()
-    proc.stop()
+def _ingest(
+    settings: Settings, broker: Broker, **env: str
+) -> AbstractContextManager[IngestProcess]:
+    """The ingestor for the block, as the next of the service users in turn."""
+    return running_ingest(settings, broker, next(_ingest_users), **env)
 
 
 def _wait_for_progress(engine: Engine, since: int, step: int, timeout: float = 60) -> int:
@@ -70,21 +56,19 @@ def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(
     settings, engine = park_db
     gw, meters = gateway(test_park)
     messages = list(single_messages("NCK", meters, 100_000))
-    ingest = _ingest(settings, own_broker)
-    ingest.start()
-    publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
-    publisher.start()
-    stored_at_kill = 0
-    for _ in range(5):
-        # Kill while the ingestor is committing: the store moved since the last
-        # kill and has not got everything yet (the rest is in flight: still being
-        # published, or queued in the broker).
-        stored_at_kill = _wait_for_progress(engine, stored_at_kill, 2_000)
-        assert stored_at_kill < 100_000, "nothing was in flight"
-        ingest.kill9()
-        ingest.start()
-    publisher.join()
-    try:
+    with _ingest(settings, own_broker) as ingest:
+        publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
+        publisher.start()
+        stored_at_kill = 0
+        for _ in range(5):
+            # Kill while the ingestor is committing: the store moved since the last
+            # kill and has not got everything yet (the rest is in flight: still being
+            # published, or queued in the broker).
+            stored_at_kill = _wait_for_progress(engine, stored_at_kill, 2_000)
+            assert stored_at_kill < 100_000, "nothing was in flight"
+            ingest.kill9()
+            ingest.start()
+        publisher.join()
         assert wait_for_count(engine, 100_000, timeout=120) == 100_000
         assert settle(engine) == 100_000
         with engine.connect() as conn:
@@ -93,8 +77,6 @@ def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(
             ).scalar_one()
         assert distinct == 100_000
         assert count(engine, "quarantine") == 0
-    finally:
-        ingest.stop()
 
 
 def test_d2_backlog_while_stopped_is_delivered_without_drops(
@@ -102,15 +84,12 @@ def test_d2_backlog_while_stopped_is_delivered_without_drops(
 ) -> None:
     settings, engine = park_db
     gw, meters = gateway(test_park)
-    ingest = _ingest(settings, own_broker)
-    _fresh_session(ingest)
-    publish_all(own_broker, gw, list(single_messages("NCK", meters, 100_000)))
-    ingest.start()
-    try:
+    with _ingest(settings, own_broker) as ingest:
+        ingest.stop()  # the broker keeps its persistent subscribed session: the backlog
+        publish_all(own_broker, gw, list(single_messages("NCK", meters, 100_000)))
+        ingest.start()
         assert wait_for_count(engine, 100_000, timeout=120) == 100_000
         assert settle(engine) == 100_000
-    finally:
-        ingest.stop()
     log = own_broker.log().lower()
     assert "dropped" not in log
     assert "dropping" not in log
@@ -121,13 +100,24 @@ def test_d4_database_connections_reset_for_10_s_recovers_without_restart(
 ) -> None:
     settings, engine = park_db
     gw, meters = gateway(test_park, index=1)
-    ingest = _ingest(settings, broker)
-    ingest.start()
     messages = batch_messages("NCK", gw, meters, 30_000, per_message=10)
-    publisher = threading.Thread(target=publish_all, args=(broker, gw, messages))
-    publisher.start()
-    _wait_for_progress(engine, 0, 500)  # the outage hits a running stream
-    deadline = time.monotonic() + 10
+    with _ingest(settings, broker) as ingest:
+        publisher = threading.Thread(target=publish_all, args=(broker, gw, messages))
+        publisher.start()
+        _wait_for_progress(engine, 0, 500)  # the outage hits a running stream
+        killed = _reset_connections_for(engine, settings.db_name, seconds=10)
+        publisher.join()
+        assert killed > 0, "the outage never hit the ingestor"
+        assert ingest.proc is not None and ingest.proc.poll() is None, "ingest died"
+        assert wait_for_count(engine, 30_000, timeout=60) == 30_000
+        assert settle(engine) == 30_000
+        assert "emissions_ingest_database_errors_total" in ingest.metrics()
+
+
+def _reset_connections_for(engine: Engine, db_name: str, seconds: float) -> int:
+    """Terminate the ingestor's database connections again and again for `seconds`;
+    returns how many it terminated."""
+    deadline = time.monotonic() + seconds
     killed = 0
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         while time.monotonic() < deadline:
@@ -137,19 +127,11 @@ def test_d4_database_connections_reset_for_10_s_recovers_without_restart(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                         "WHERE application_name = 'park-emissions-ingest' AND datname = :db"
                     ),
-                    {"db": settings.db_name},
+                    {"db": db_name},
                 ).scalar_one()
             )
             time.sleep(0.05)
-    publisher.join()
-    try:
-        assert killed > 0, "the outage never hit the ingestor"
-        assert ingest.proc is not None and ingest.proc.poll() is None, "ingest died"
-        assert wait_for_count(engine, 30_000, timeout=60) == 30_000
-        assert settle(engine) == 30_000
-        assert "emissions_ingest_database_errors_total" in ingest.metrics()
-    finally:
-        ingest.stop()
+    return killed
 
 
 def test_d7_broker_restart_mid_stream_loses_nothing(
@@ -157,22 +139,18 @@ def test_d7_broker_restart_mid_stream_loses_nothing(
 ) -> None:
     settings, engine = park_db
     gw, meters = gateway(test_park, index=2)
-    ingest = _ingest(settings, own_broker)
-    ingest.start()
     messages = list(single_messages("NCK", meters, 30_000))
-    publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
-    publisher.start()
-    stored = _wait_for_progress(engine, 0, 2_000)
-    assert publisher.is_alive() and stored < 30_000, "nothing was in flight"
-    own_broker.stop()
-    assert count(engine) < 30_000
-    own_broker.start()
-    publisher.join()
-    try:
+    with _ingest(settings, own_broker):
+        publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
+        publisher.start()
+        stored = _wait_for_progress(engine, 0, 2_000)
+        assert publisher.is_alive() and stored < 30_000, "nothing was in flight"
+        own_broker.stop()
+        assert count(engine) < 30_000
+        own_broker.start()
+        publisher.join()
         assert wait_for_count(engine, 30_000, timeout=90) == 30_000
         assert settle(engine) == 30_000
-    finally:
-        ingest.stop()
 
 
 def test_d10_everything_twice_is_stored_once(
@@ -181,17 +159,13 @@ def test_d10_everything_twice_is_stored_once(
     settings, engine = park_db
     gw, meters = gateway(test_park, index=3)
     messages = batch_messages("NCK", gw, meters, 10_000, per_message=25)
-    ingest = _ingest(settings, broker)
-    ingest.start()
-    try:
+    with _ingest(settings, broker) as ingest:
         publish_all(broker, gw, messages + messages)
         assert wait_for_count(engine, 10_000) == 10_000
         assert settle(engine) == 10_000
         metrics = ingest.metrics()
-        assert 'emissions_ingest_readings_total{result="duplicate"} 10000.0' in metrics
-        assert count(engine, "reading_conflicts") == 0
-    finally:
-        ingest.stop()
+    assert 'emissions_ingest_readings_total{result="duplicate"} 10000.0' in metrics
+    assert count(engine, "reading_conflicts") == 0
 
 
 def test_different_value_for_a_stored_reading_is_a_conflict(
@@ -203,23 +177,19 @@ def test_different_value_for_a_stored_reading_is_a_conflict(
     changed = [
         (topic, payload.replace(b'"value": 5.0', b'"value": 5.5')) for topic, payload in original
     ]
-    ingest = _ingest(settings, broker)
-    ingest.start()
-    try:
+    with _ingest(settings, broker):
         publish_all(broker, gw, original)
         assert wait_for_count(engine, 100) == 100
         publish_all(broker, gw, changed)
         assert wait_for_count(engine, 1, table="reading_conflicts") == 1
-        with engine.connect() as conn:
-            row = conn.execute(text("SELECT * FROM reading_conflicts")).one()
-            stored = conn.execute(
-                text("SELECT value FROM readings WHERE meter_id = :m AND ts = :ts"),
-                {"m": row.meter_id, "ts": row.ts},
-            ).scalar_one()
-        assert (row.stored_value, row.rejected_value, stored) == (5.0, 5.5, 5.0)
         assert settle(engine) == 100
-    finally:
-        ingest.stop()
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM reading_conflicts")).one()
+        stored = conn.execute(
+            text("SELECT value FROM readings WHERE meter_id = :m AND ts = :ts"),
+            {"m": row.meter_id, "ts": row.ts},
+        ).scalar_one()
+    assert (row.stored_value, row.rejected_value, stored) == (5.0, 5.5, 5.0)
 
 
 POISON = [
@@ -257,27 +227,23 @@ def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
     messages = good[:]
     for i, (_, message) in enumerate(poison):
         messages.insert(i * 99, message)
-    ingest = _ingest(settings, broker)
-    ingest.start()
-    try:
+    with _ingest(settings, broker):
         publish_all(broker, gw, messages)
         assert wait_for_count(engine, 9_900) == 9_900
         assert wait_for_count(engine, 100, table="quarantine") == 100
         assert settle(engine, "quarantine", quiet_s=3) == 100  # no redelivery loop
         assert count(engine) == 9_900
-        with engine.connect() as conn:
-            by_reason: dict[str, int] = dict(
-                conn.execute(text("SELECT reason, count(*) FROM quarantine GROUP BY reason")).all()
-            )
-            payloads = set(conn.execute(text("SELECT payload FROM quarantine")).scalars())
-        expected: dict[str, int] = {}
-        for reason, _ in poison:
-            expected[reason] = expected.get(reason, 0) + 1
-        assert by_reason == expected
-        cap = settings.ingest_quarantine_max_payload_bytes  # oversized ones are kept cut
-        assert payloads == {bytes(m[1])[:cap] for _, m in poison}
-    finally:
-        ingest.stop()
+    with engine.connect() as conn:
+        by_reason: dict[str, int] = dict(
+            conn.execute(text("SELECT reason, count(*) FROM quarantine GROUP BY reason")).all()
+        )
+        payloads = set(conn.execute(text("SELECT payload FROM quarantine")).scalars())
+    expected: dict[str, int] = {}
+    for reason, _ in poison:
+        expected[reason] = expected.get(reason, 0) + 1
+    assert by_reason == expected
+    cap = settings.ingest_quarantine_max_payload_bytes  # oversized ones are kept cut
+    assert payloads == {bytes(m[1])[:cap] for _, m in poison}
 
 
 def test_batch_with_other_sites_meter_keeps_the_rest(
@@ -292,19 +258,14 @@ def test_batch_with_other_sites_meter_keeps_the_rest(
         {"meter": "NO-SUCH-METER", "ts": 1767571200, "value": 3.0},
         {"meter": meters[0], "ts": 1767571260, "value": 4.0, "firmware": "1.2"},
     ]
-    ingest = _ingest(settings, broker)
-    ingest.start()
-    try:
-        publish_all(
-            broker, gw, [(f"parks/NCK/gateways/{gw}", json.dumps({"readings": items}).encode())]
-        )
+    batch = json.dumps({"readings": items}).encode()
+    with _ingest(settings, broker):
+        publish_all(broker, gw, [(f"parks/NCK/gateways/{gw}", batch)])
         assert wait_for_count(engine, 2, table="quarantine") == 2
         assert wait_for_count(engine, 2) == 2
-        with engine.connect() as conn:
-            reasons = sorted(conn.execute(text("SELECT reason FROM quarantine")).scalars())
-        assert reasons == ["unknown_meter", "wrong_site"]
-    finally:
-        ingest.stop()
+    with engine.connect() as conn:
+        reasons = sorted(conn.execute(text("SELECT reason FROM quarantine")).scalars())
+    assert reasons == ["unknown_meter", "wrong_site"]
 
 
 def test_d12_batch_larger_than_the_in_flight_window_does_not_stall(
@@ -312,20 +273,15 @@ def test_d12_batch_larger_than_the_in_flight_window_does_not_stall(
 ) -> None:
     settings, engine = park_db
     gw, meters = gateway(test_park, index=7)
-    ingest = _ingest(
-        settings,
-        broker,
-        EMISSIONS_MQTT_PROTOCOL="5",
-        EMISSIONS_INGEST_MAX_INFLIGHT="20",
-        EMISSIONS_INGEST_BATCH_READINGS="5000",
-        EMISSIONS_INGEST_BATCH_DEADLINE_MS="200",
-    )
-    ingest.start()
-    try:
+    small_window = {
+        "EMISSIONS_MQTT_PROTOCOL": "5",
+        "EMISSIONS_INGEST_MAX_INFLIGHT": "20",
+        "EMISSIONS_INGEST_BATCH_READINGS": "5000",
+        "EMISSIONS_INGEST_BATCH_DEADLINE_MS": "200",
+    }
+    with _ingest(settings, broker, **small_window):
         publish_all(broker, gw, list(single_messages("NCK", meters, 2_000)))
         assert wait_for_count(engine, 2_000, timeout=30) == 2_000
-    finally:
-        ingest.stop()
 
 
 def test_two_processes_on_two_partitions_ingest_together(
@@ -334,21 +290,20 @@ def test_two_processes_on_two_partitions_ingest_together(
     settings, engine = park_db
     gw_a, meters_a = gateway(test_park, site_id="NCK", index=8)
     gw_b, meters_b = gateway(test_park, site_id="DVU")
-    a = _ingest(settings, broker, EMISSIONS_INGEST_SITES="NCK")
-    b = _ingest(settings, broker, EMISSIONS_INGEST_SITES="DVU")
-    a.start()
-    b.start()
-    try:
-        threads = [
-            threading.Thread(
-                target=publish_all,
-                args=(broker, gw_a, batch_messages("NCK", gw_a, meters_a, 20_000, 50)),
-            ),
-            threading.Thread(
-                target=publish_all,
-                args=(broker, gw_b, batch_messages("DVU", gw_b, meters_b, 20_000, 50)),
-            ),
-        ]
+    threads = [
+        threading.Thread(
+            target=publish_all,
+            args=(broker, gw_a, batch_messages("NCK", gw_a, meters_a, 20_000, 50)),
+        ),
+        threading.Thread(
+            target=publish_all,
+            args=(broker, gw_b, batch_messages("DVU", gw_b, meters_b, 20_000, 50)),
+        ),
+    ]
+    with (
+        _ingest(settings, broker, EMISSIONS_INGEST_SITES="NCK") as a,
+        _ingest(settings, broker, EMISSIONS_INGEST_SITES="DVU") as b,
+    ):
         for t in threads:
             t.start()
         for t in threads:
@@ -362,6 +317,3 @@ def test_two_processes_on_two_partitions_ingest_together(
                 if line.startswith('emissions_ingest_readings_total{result="stored"}')
             ]
             assert stored == ['emissions_ingest_readings_total{result="stored"} 20000.0']
-    finally:
-        a.stop()
-        b.stop()
