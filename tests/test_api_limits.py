@@ -28,6 +28,7 @@ from core.settings import Environment, Settings, key_weakness
 from tests.api_support import ApiEnv, bearer
 from tests.conftest import ROOT
 from tests.kit.broker import free_port
+from tests.kit.serving import serving_process
 
 MB = 1024 * 1024
 REPLACEMENT = "/v1/meters/NCK-STL1-E-01/replacements"
@@ -59,25 +60,13 @@ def server(api_env: ApiEnv) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         "EMISSIONS_DB_PASSWORD": password.get_secret_value() if password else "",
         "EMISSIONS_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
+    with serving_process(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port), "--no-access-log"],
+        f"http://127.0.0.1:{port}/healthz",
         cwd=ROOT,
         env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    ) as proc:
         yield port, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _push(port: int, head: bytes, chunks: Iterator[bytes]) -> tuple[bytes, int]:

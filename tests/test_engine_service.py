@@ -18,9 +18,11 @@ from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
 from core.settings import Settings
 from tests.conftest import ROOT
-from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
+from tests.ingest_harness import gateway, publish_all
 from tests.kit.broker import Broker, free_port
-from tests.mqtt import connect
+from tests.kit.ingest import running_ingest
+from tests.kit.mqtt import subscribed
+from tests.kit.serving import serving_process
 
 
 def _env(settings: Settings, broker: Broker, user: str) -> dict[str, str]:
@@ -44,15 +46,16 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
     meter = meters[0]
     now = datetime.now(UTC).replace(microsecond=0)
     points = [(now - timedelta(minutes=90 - 5 * i), 1000.0 + 7.5 * i) for i in range(19)]
-    forget_session(broker, "svc-ingest-3")
-    ingest = IngestProcess(settings, broker, user="svc-ingest-3")
-    ingest.start()
-    engine_proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "engine", "run", "--health-port", str(free_port())],
-        cwd=ROOT,
-        env=_env(settings, broker, "svc-engine"),
-    )
-    try:
+    health = free_port()
+    with (
+        running_ingest(settings, broker, "svc-ingest-3"),
+        serving_process(
+            [sys.executable, "-m", "core.cli", "engine", "run", "--health-port", str(health)],
+            f"http://127.0.0.1:{health}/healthz",
+            cwd=ROOT,
+            env=_env(settings, broker, "svc-engine"),
+        ),
+    ):
         items = [{"meter": meter, "ts": ts.isoformat(), "value": v} for ts, v in points]
         publish_all(
             broker, gw, [(f"parks/DVU/gateways/{gw}", json.dumps({"readings": items}).encode())]
@@ -84,9 +87,7 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
                 ),
                 {"m": meter, "t": now - timedelta(hours=2)},
             ).scalar_one()
-        viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-        try:
-            viewer.client.subscribe("parks/DVU/emissions/live", qos=1)
+        with subscribed(broker, "svc-viewer", "parks/DVU/emissions/live") as viewer:
             message = viewer.messages.get(timeout=20)
             assert message.retain
             # The retained rate may predate the last refresh: the engine republishes
@@ -100,16 +101,10 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
                 ):
                     break
                 message = viewer.messages.get(timeout=20)
-        finally:
-            viewer.close()
         assert live["site"] == "DVU"
         assert set(live["by_enterprise"]) == {"DVU-E1"}
         assert want > 0
         assert live["co2e_kg_per_h"] == pytest.approx(want, abs=2e-3)
-    finally:
-        engine_proc.terminate()
-        engine_proc.wait(timeout=20)
-        ingest.stop()
 
 
 def _live_rate(amounts: dict[datetime, float], factor: float, at: datetime) -> float:

@@ -23,10 +23,10 @@ from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
     count,
-    forget_session,
     gateway,
 )
 from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
 
 USER = "svc-ingest-4"
 
@@ -58,12 +58,8 @@ def test_arrivals_are_grouped_by_site_gateway_and_epoch() -> None:
 
 @pytest.fixture
 def ingest(park_db: tuple[Settings, Engine], broker: Broker) -> Iterator[IngestProcess]:
-    settings, _ = park_db
-    forget_session(broker, USER)
-    proc = IngestProcess(settings, broker, user=USER)
-    proc.start()
-    yield proc
-    proc.stop()
+    with running_ingest(park_db[0], broker, USER) as proc:
+        yield proc
 
 
 def _batch(meters: list[str], seq: int, epoch: str, per: int = 50) -> bytes:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -31,12 +32,12 @@ from tests.conftest import ROOT
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
-    forget_session,
     gateway,
     publish_all,
     wait_for_count,
 )
 from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
 
 TS = int(BASE_TS.timestamp())
 
@@ -45,18 +46,13 @@ TS = int(BASE_TS.timestamp())
 def ingest_factory(
     park_db: tuple[Settings, Engine], broker: Broker
 ) -> Iterator[Callable[..., IngestProcess]]:
-    started: list[IngestProcess] = []
+    """Starts ingestors with these environment settings, each stopped after the test."""
+    with ExitStack() as running:
 
-    def start(**env: str) -> IngestProcess:
-        forget_session(broker, "svc-ingest-2")
-        proc = IngestProcess(park_db[0], broker, user="svc-ingest-2", extra_env=env)
-        proc.start()
-        started.append(proc)
-        return proc
+        def start(**env: str) -> IngestProcess:
+            return running.enter_context(running_ingest(park_db[0], broker, "svc-ingest-2", **env))
 
-    yield start
-    for proc in started:
-        proc.stop()
+        yield start
 
 
 def _metric(scraped: str, name: str, **labels: str) -> float:

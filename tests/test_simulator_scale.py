@@ -16,7 +16,7 @@ from core.park.models import Park
 from simulator.district import with_generated_site
 from simulator.publisher import MqttSink
 from tests import mqtt as test_mqtt
-from tests.kit.broker import Broker, start_broker
+from tests.kit.broker import Broker, running_broker
 
 GATEWAYS = 1_200
 
@@ -28,9 +28,8 @@ def district(sample_park: Park) -> Park:
 
 @pytest.fixture
 def district_broker(district: Park) -> Iterator[Broker]:
-    b = start_broker(district)
-    yield b
-    b.stop()
+    with running_broker(district) as b:
+        yield b
 
 
 def test_1200_gateways_publish_from_one_thread_and_survive_a_broker_crash(
