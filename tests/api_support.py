@@ -5,6 +5,7 @@ plus keys, alerts and quarantined messages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -68,13 +69,10 @@ def build(database_factory: Callable[[], Settings], park: Park) -> ApiEnv:
     migrate.upgrade(engine)
     with engine.begin() as conn:
         apply_park(conn, park)
-    writer = BatchWriter(settings.libpq_url)
-    try:
+    with closing(BatchWriter(settings.libpq_url)) as writer:
         for meter, rows in _readings().items():
             site = "DVU" if meter.startswith("DVU") else "NCK"
             writer.write([Message(f"parks/{site}/meters/{meter}", b"", Parsed(site, rows))])
-    finally:
-        writer.close()
     refresh_until_clean(engine)
     keys: dict[str, str] = {}
     with engine.begin() as conn:

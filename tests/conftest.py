@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -23,9 +22,8 @@ from core.settings import Settings
 from tests.api_support import ApiEnv, build
 from tests.kit.broker import Broker, running_broker
 from tests.kit.database import park_database
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_PARK = ROOT / "config" / "park.yaml"
+from tests.kit.ingest import IngestStack
+from tests.kit.paths import SAMPLE_PARK
 
 
 def _admin_engine() -> Engine:
@@ -151,6 +149,18 @@ def park_db(
     """A fresh migrated database holding the two-site test park."""
     with park_database(database_factory, test_park) as db:
         yield db
+
+
+@pytest.fixture
+def stack(park_db: tuple[Settings, Engine], broker: Broker, test_park: Park) -> IngestStack:
+    """A fresh store of the test park on the shared broker, for ingestor tests."""
+    return IngestStack(*park_db, broker, test_park)
+
+
+@pytest.fixture
+def own_stack(park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park) -> IngestStack:
+    """A fresh store of the test park on a broker of the test's own."""
+    return IngestStack(*park_db, own_broker, test_park)
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, text
 from core.park.devices import Protocol
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT
 from tests.kit.broker import Broker, free_port
+from tests.kit.paths import ROOT
 
 BASE_TS = datetime(2026, 1, 5, tzinfo=UTC)
 

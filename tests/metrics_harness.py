@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT
 from tests.ingest_harness import gateway, publish_all
 from tests.kit.broker import Broker, free_port
 from tests.kit.ingest import running_ingest
+from tests.kit.paths import ROOT
 
 
 def http_get(url: str) -> str | None:

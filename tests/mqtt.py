@@ -35,12 +35,6 @@ class TestClient:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def __enter__(self) -> TestClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def received(self, timeout: float = 1.0) -> list[str]:
         topics = []
         while True:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -79,16 +80,10 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> Receiver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    with Receiver(fail_first=2) as r:
+    with closing(Receiver(fail_first=2)) as r:
         yield r
 
 
@@ -173,7 +168,7 @@ def test_production_without_a_webhook_secret_fails_the_delivery(tmp_path: Path) 
 def test_webhook_that_keeps_failing_is_dead_lettered(
     database_factory: Callable[[], Settings], broker: Broker
 ) -> None:
-    with Receiver(fail_first=1_000) as failing:
+    with closing(Receiver(fail_first=1_000)) as failing:
         park = park_with(webhooks=[{"name": "down", "url": failing.url}])
         with alert_db(database_factory, park) as (base, engine):
             notifier = Notifier(_settings(base, broker, alerts_delivery_rounds=2), SECRET)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import closing
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -31,7 +32,7 @@ alertmanager = peers.alertmanager  # the real Alertmanager fixture of the alert 
 def test_api_ack_reaches_mqtt_webhook_and_alertmanager(
     database_factory: Callable[[], Settings], broker: Broker, alertmanager: str
 ) -> None:
-    with peers.Receiver(fail_first=0) as receiver, drift_viewer(broker) as viewer:
+    with closing(peers.Receiver(fail_first=0)) as receiver, drift_viewer(broker) as viewer:
         park = park_with(webhooks=[{"name": "ops", "url": receiver.url}])
         with alert_db(database_factory, park) as (base, engine):
             settings = peers._settings(base, broker, alerts_alertmanager_url=alertmanager)

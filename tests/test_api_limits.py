@@ -26,8 +26,8 @@ from api.auth import Role, create_key, new_token
 from api.throttle import AuthThrottle
 from core.settings import Environment, Settings, key_weakness
 from tests.api_support import ApiEnv, bearer
-from tests.conftest import ROOT
 from tests.kit.broker import free_port
+from tests.kit.paths import ROOT
 from tests.kit.serving import serving_process
 
 MB = 1024 * 1024

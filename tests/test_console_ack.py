@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 def test_console_acknowledgement_reaches_the_alert_topic_and_a_webhook(
     database_factory: Callable[[], Settings], broker: Broker, tmp_path: Path
 ) -> None:
-    with Receiver(fail_first=0) as receiver, drift_viewer(broker) as viewer:
+    with closing(Receiver(fail_first=0)) as receiver, drift_viewer(broker) as viewer:
         park = park_with(webhooks=[{"name": "ops", "url": receiver.url}])
         with alert_db(database_factory, park) as (base, engine):
             settings = console_settings(base, tmp_path).model_copy(

@@ -7,15 +7,16 @@ import math
 import random
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 
-from core import migrate
 from core.emissions.counters import Reading, Replacement, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
@@ -30,6 +31,7 @@ from engine.service import refresh_pass, refresh_until_clean
 from ingest.parse import Parsed
 from ingest.parse import Reading as InReading
 from ingest.writer import BatchWriter, Message
+from tests.kit.database import park_database
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -123,15 +125,11 @@ PARK: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def stack(database_factory: Callable[[], Settings]) -> Iterator[tuple[Engine, BatchWriter]]:
-    settings_ = database_factory()
-    engine = create_engine(settings_.database_url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        apply_park(conn, parse_park(PARK))
-    writer = BatchWriter(settings_.libpq_url)
-    yield engine, writer
-    writer.close()
-    engine.dispose()
+    with (
+        park_database(database_factory, parse_park(PARK)) as (settings_, engine),
+        closing(BatchWriter(settings_.libpq_url)) as writer,
+    ):
+        yield engine, writer
 
 
 def _reset(engine: Engine) -> None:
@@ -272,65 +270,62 @@ def _counter_values(steps: list[tuple[int, float]]) -> list[tuple[datetime, floa
     return out
 
 
-@settings(
-    max_examples=100,
+# The examples share the module's store (each resets it first), may be slow, and one
+# test also takes `monkeypatch`: all as intended.
+_ON_THE_STORE = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(
-    steps=counter_streams,
-    seed=st.integers(0, 2**32),
-    refresh_every=st.integers(1, 5),
-    shuffle=st.booleans(),
-)
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    """One counter's readings and how they reach the store: in which order, in how
+    many batches between refreshes."""
+
+    steps: list[tuple[int, float]]
+    seed: int
+    refresh_every: int
+    shuffle: bool
+
+
+def _arrivals(refresh_at_most: int) -> st.SearchStrategy[_Arrival]:
+    return st.builds(
+        _Arrival,
+        steps=counter_streams,
+        seed=st.integers(0, 2**32),
+        refresh_every=st.integers(1, refresh_at_most),
+        shuffle=st.booleans(),
+    )
+
+
+@settings(_ON_THE_STORE, max_examples=100)
+@given(arrival=_arrivals(refresh_at_most=5))
 def test_incremental_hours_equal_full_recomputation(
-    stack: tuple[Engine, BatchWriter],
-    steps: list[tuple[int, float]],
-    seed: int,
-    refresh_every: int,
-    shuffle: bool,
+    stack: tuple[Engine, BatchWriter], arrival: _Arrival
 ) -> None:
-    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+    _check_incremental(stack, arrival)
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    steps=counter_streams,
-    seed=st.integers(0, 2**32),
-    refresh_every=st.integers(1, 3),
-    shuffle=st.booleans(),
-)
+@settings(_ON_THE_STORE, max_examples=30)
+@given(arrival=_arrivals(refresh_at_most=3))
 def test_a_prefetch_too_small_falls_back_to_queries_and_stays_exact(
-    stack: tuple[Engine, BatchWriter],
-    monkeypatch: pytest.MonkeyPatch,
-    steps: list[tuple[int, float]],
-    seed: int,
-    refresh_every: int,
-    shuffle: bool,
+    stack: tuple[Engine, BatchWriter], monkeypatch: pytest.MonkeyPatch, arrival: _Arrival
 ) -> None:
     """One reading before each meter's dirty point and nothing after its dirty
     hours: the window logic's questions mostly reach outside the batch's cache."""
     monkeypatch.setattr(reads, "BEFORE", 1)
     monkeypatch.setattr(reads, "AFTER", timedelta(0))
-    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+    _check_incremental(stack, arrival)
 
 
-def _check_incremental(
-    stack: tuple[Engine, BatchWriter],
-    steps: list[tuple[int, float]],
-    seed: int,
-    refresh_every: int,
-    shuffle: bool,
-) -> None:
+def _check_incremental(stack: tuple[Engine, BatchWriter], arrival: _Arrival) -> None:
     engine, writer = stack
     _reset(engine)
-    readings = _counter_values(steps)
-    rng = random.Random(seed)
-    if shuffle:
+    readings = _counter_values(arrival.steps)
+    rng = random.Random(arrival.seed)
+    refresh_every = arrival.refresh_every
+    if arrival.shuffle:
         rng.shuffle(readings)  # any order: late and out-of-order arrivals
     else:  # mostly appends (the real-time case), with a few late readings
         for _ in range(len(readings) // 10):
@@ -368,11 +363,7 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
         return {k: sorted(tuple(r) for r in conn.execute(text(q))) for k, q in queries.items()}
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(_ON_THE_STORE, max_examples=40)
 @given(
     streams=st.lists(counter_streams, min_size=4, max_size=4),
     seed=st.integers(0, 2**32),

@@ -17,11 +17,11 @@ from core.emissions.counters import Reading, counter_intervals
 from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT
 from tests.ingest_harness import gateway, publish_all
 from tests.kit.broker import Broker, free_port
 from tests.kit.ingest import running_ingest
 from tests.kit.mqtt import subscribed
+from tests.kit.paths import ROOT
 from tests.kit.serving import serving_process
 
 

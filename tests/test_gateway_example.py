@@ -12,10 +12,10 @@ from sqlalchemy import Engine, text
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT
 from tests.ingest_harness import BASE_TS, count, gateway
 from tests.kit.broker import Broker
 from tests.kit.ingest import running_ingest
+from tests.kit.paths import ROOT
 
 
 def _example() -> ModuleType:

@@ -14,29 +14,23 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import Engine, text
 
-from core.park.models import Park
-from core.settings import Settings
 from tests.ingest_harness import (
     IngestProcess,
     batch_messages,
     count,
-    gateway,
     publish_all,
     settle,
     single_messages,
     wait_for_count,
 )
-from tests.kit.broker import Broker
-from tests.kit.ingest import running_ingest
+from tests.kit.ingest import IngestStack
 
 _ingest_users = itertools.cycle(["svc-ingest-1", "svc-ingest-2", "svc-ingest-3", "svc-ingest-4"])
 
 
-def _ingest(
-    settings: Settings, broker: Broker, **env: str
-) -> AbstractContextManager[IngestProcess]:
+def _ingest(stack: IngestStack, **env: str) -> AbstractContextManager[IngestProcess]:
     """The ingestor for the block, as the next of the service users in turn."""
-    return running_ingest(settings, broker, next(_ingest_users), **env)
+    return stack.ingest(next(_ingest_users), **env)
 
 
 def _wait_for_progress(engine: Engine, since: int, step: int, timeout: float = 60) -> int:
@@ -50,67 +44,60 @@ def _wait_for_progress(engine: Engine, since: int, step: int, timeout: float = 6
     return current
 
 
-def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(
-    park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park)
+def test_d1_kill_9_five_times_loses_nothing_and_duplicates_nothing(own_stack: IngestStack) -> None:
+    gw, meters = own_stack.gateway()
     messages = list(single_messages("NCK", meters, 100_000))
-    with _ingest(settings, own_broker) as ingest:
-        publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
+    with _ingest(own_stack) as ingest:
+        publisher = threading.Thread(target=publish_all, args=(own_stack.broker, gw, messages))
         publisher.start()
         stored_at_kill = 0
         for _ in range(5):
             # Kill while the ingestor is committing: the store moved since the last
             # kill and has not got everything yet (the rest is in flight: still being
             # published, or queued in the broker).
-            stored_at_kill = _wait_for_progress(engine, stored_at_kill, 2_000)
+            stored_at_kill = _wait_for_progress(own_stack.engine, stored_at_kill, 2_000)
             assert stored_at_kill < 100_000, "nothing was in flight"
             ingest.kill9()
             ingest.start()
         publisher.join()
-        assert wait_for_count(engine, 100_000, timeout=120) == 100_000
-        assert settle(engine) == 100_000
-        with engine.connect() as conn:
+        assert wait_for_count(own_stack.engine, 100_000, timeout=120) == 100_000
+        assert settle(own_stack.engine) == 100_000
+        with own_stack.engine.connect() as conn:
             distinct = conn.execute(
                 text("SELECT count(DISTINCT (meter_id, ts)) FROM readings")
             ).scalar_one()
         assert distinct == 100_000
-        assert count(engine, "quarantine") == 0
+        assert count(own_stack.engine, "quarantine") == 0
 
 
-def test_d2_backlog_while_stopped_is_delivered_without_drops(
-    park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park)
-    with _ingest(settings, own_broker) as ingest:
+def test_d2_backlog_while_stopped_is_delivered_without_drops(own_stack: IngestStack) -> None:
+    gw, meters = own_stack.gateway()
+    with _ingest(own_stack) as ingest:
         ingest.stop()  # the broker keeps its persistent subscribed session: the backlog
-        publish_all(own_broker, gw, list(single_messages("NCK", meters, 100_000)))
+        publish_all(own_stack.broker, gw, list(single_messages("NCK", meters, 100_000)))
         ingest.start()
-        assert wait_for_count(engine, 100_000, timeout=120) == 100_000
-        assert settle(engine) == 100_000
-    log = own_broker.log().lower()
+        assert wait_for_count(own_stack.engine, 100_000, timeout=120) == 100_000
+        assert settle(own_stack.engine) == 100_000
+    log = own_stack.broker.log().lower()
     assert "dropped" not in log
     assert "dropping" not in log
 
 
 def test_d4_database_connections_reset_for_10_s_recovers_without_restart(
-    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
+    stack: IngestStack,
 ) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=1)
+    gw, meters = stack.gateway(index=1)
     messages = batch_messages("NCK", gw, meters, 30_000, per_message=10)
-    with _ingest(settings, broker) as ingest:
-        publisher = threading.Thread(target=publish_all, args=(broker, gw, messages))
+    with _ingest(stack) as ingest:
+        publisher = threading.Thread(target=publish_all, args=(stack.broker, gw, messages))
         publisher.start()
-        _wait_for_progress(engine, 0, 500)  # the outage hits a running stream
-        killed = _reset_connections_for(engine, settings.db_name, seconds=10)
+        _wait_for_progress(stack.engine, 0, 500)  # the outage hits a running stream
+        killed = _reset_connections_for(stack.engine, stack.settings.db_name, seconds=10)
         publisher.join()
         assert killed > 0, "the outage never hit the ingestor"
         assert ingest.proc is not None and ingest.proc.poll() is None, "ingest died"
-        assert wait_for_count(engine, 30_000, timeout=60) == 30_000
-        assert settle(engine) == 30_000
+        assert wait_for_count(stack.engine, 30_000, timeout=60) == 30_000
+        assert settle(stack.engine) == 30_000
         assert "emissions_ingest_database_errors_total" in ingest.metrics()
 
 
@@ -134,56 +121,47 @@ def _reset_connections_for(engine: Engine, db_name: str, seconds: float) -> int:
     return killed
 
 
-def test_d7_broker_restart_mid_stream_loses_nothing(
-    park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=2)
+def test_d7_broker_restart_mid_stream_loses_nothing(own_stack: IngestStack) -> None:
+    gw, meters = own_stack.gateway(index=2)
     messages = list(single_messages("NCK", meters, 30_000))
-    with _ingest(settings, own_broker):
-        publisher = threading.Thread(target=publish_all, args=(own_broker, gw, messages))
+    with _ingest(own_stack):
+        publisher = threading.Thread(target=publish_all, args=(own_stack.broker, gw, messages))
         publisher.start()
-        stored = _wait_for_progress(engine, 0, 2_000)
+        stored = _wait_for_progress(own_stack.engine, 0, 2_000)
         assert publisher.is_alive() and stored < 30_000, "nothing was in flight"
-        own_broker.stop()
-        assert count(engine) < 30_000
-        own_broker.start()
+        own_stack.broker.stop()
+        assert count(own_stack.engine) < 30_000
+        own_stack.broker.start()
         publisher.join()
-        assert wait_for_count(engine, 30_000, timeout=90) == 30_000
-        assert settle(engine) == 30_000
+        assert wait_for_count(own_stack.engine, 30_000, timeout=90) == 30_000
+        assert settle(own_stack.engine) == 30_000
 
 
-def test_d10_everything_twice_is_stored_once(
-    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=3)
+def test_d10_everything_twice_is_stored_once(stack: IngestStack) -> None:
+    gw, meters = stack.gateway(index=3)
     messages = batch_messages("NCK", gw, meters, 10_000, per_message=25)
-    with _ingest(settings, broker) as ingest:
-        publish_all(broker, gw, messages + messages)
-        assert wait_for_count(engine, 10_000) == 10_000
-        assert settle(engine) == 10_000
+    with _ingest(stack) as ingest:
+        publish_all(stack.broker, gw, messages + messages)
+        assert wait_for_count(stack.engine, 10_000) == 10_000
+        assert settle(stack.engine) == 10_000
         metrics = ingest.metrics()
     assert 'emissions_ingest_readings_total{result="duplicate"} 10000.0' in metrics
-    assert count(engine, "reading_conflicts") == 0
+    assert count(stack.engine, "reading_conflicts") == 0
 
 
-def test_different_value_for_a_stored_reading_is_a_conflict(
-    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=4)
+def test_different_value_for_a_stored_reading_is_a_conflict(stack: IngestStack) -> None:
+    gw, meters = stack.gateway(index=4)
     original = batch_messages("NCK", gw, meters, 100, per_message=10)
     changed = [
         (topic, payload.replace(b'"value": 5.0', b'"value": 5.5')) for topic, payload in original
     ]
-    with _ingest(settings, broker):
-        publish_all(broker, gw, original)
-        assert wait_for_count(engine, 100) == 100
-        publish_all(broker, gw, changed)
-        assert wait_for_count(engine, 1, table="reading_conflicts") == 1
-        assert settle(engine) == 100
-    with engine.connect() as conn:
+    with _ingest(stack):
+        publish_all(stack.broker, gw, original)
+        assert wait_for_count(stack.engine, 100) == 100
+        publish_all(stack.broker, gw, changed)
+        assert wait_for_count(stack.engine, 1, table="reading_conflicts") == 1
+        assert settle(stack.engine) == 100
+    with stack.engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM reading_conflicts")).one()
         stored = conn.execute(
             text("SELECT value FROM readings WHERE meter_id = :m AND ts = :ts"),
@@ -206,11 +184,8 @@ POISON = [
 ]
 
 
-def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
-    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=5)
+def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(stack: IngestStack) -> None:
+    gw, meters = stack.gateway(index=5)
     good = list(single_messages("NCK", meters, 9_900))
     poison = []
     for i in range(100):
@@ -227,13 +202,13 @@ def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
     messages = good[:]
     for i, (_, message) in enumerate(poison):
         messages.insert(i * 99, message)
-    with _ingest(settings, broker):
-        publish_all(broker, gw, messages)
-        assert wait_for_count(engine, 9_900) == 9_900
-        assert wait_for_count(engine, 100, table="quarantine") == 100
-        assert settle(engine, "quarantine", quiet_s=3) == 100  # no redelivery loop
-        assert count(engine) == 9_900
-    with engine.connect() as conn:
+    with _ingest(stack):
+        publish_all(stack.broker, gw, messages)
+        assert wait_for_count(stack.engine, 9_900) == 9_900
+        assert wait_for_count(stack.engine, 100, table="quarantine") == 100
+        assert settle(stack.engine, "quarantine", quiet_s=3) == 100  # no redelivery loop
+        assert count(stack.engine) == 9_900
+    with stack.engine.connect() as conn:
         by_reason: dict[str, int] = dict(
             conn.execute(text("SELECT reason, count(*) FROM quarantine GROUP BY reason")).all()
         )
@@ -242,16 +217,13 @@ def test_d11_one_percent_poison_is_quarantined_once_and_the_rest_stored(
     for reason, _ in poison:
         expected[reason] = expected.get(reason, 0) + 1
     assert by_reason == expected
-    cap = settings.ingest_quarantine_max_payload_bytes  # oversized ones are kept cut
+    cap = stack.settings.ingest_quarantine_max_payload_bytes  # oversized ones are kept cut
     assert payloads == {bytes(m[1])[:cap] for _, m in poison}
 
 
-def test_batch_with_other_sites_meter_keeps_the_rest(
-    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=6)
-    _, other_site_meters = gateway(test_park, site_id="DVU")
+def test_batch_with_other_sites_meter_keeps_the_rest(stack: IngestStack) -> None:
+    gw, meters = stack.gateway(index=6)
+    _, other_site_meters = stack.gateway(site_id="DVU")
     items = [
         {"meter": meters[0], "ts": 1767571200, "value": 1.0},
         {"meter": other_site_meters[0], "ts": 1767571200, "value": 2.0},
@@ -259,57 +231,51 @@ def test_batch_with_other_sites_meter_keeps_the_rest(
         {"meter": meters[0], "ts": 1767571260, "value": 4.0, "firmware": "1.2"},
     ]
     batch = json.dumps({"readings": items}).encode()
-    with _ingest(settings, broker):
-        publish_all(broker, gw, [(f"parks/NCK/gateways/{gw}", batch)])
-        assert wait_for_count(engine, 2, table="quarantine") == 2
-        assert wait_for_count(engine, 2) == 2
-    with engine.connect() as conn:
+    with _ingest(stack):
+        publish_all(stack.broker, gw, [(f"parks/NCK/gateways/{gw}", batch)])
+        assert wait_for_count(stack.engine, 2, table="quarantine") == 2
+        assert wait_for_count(stack.engine, 2) == 2
+    with stack.engine.connect() as conn:
         reasons = sorted(conn.execute(text("SELECT reason FROM quarantine")).scalars())
     assert reasons == ["unknown_meter", "wrong_site"]
 
 
-def test_d12_batch_larger_than_the_in_flight_window_does_not_stall(
-    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=7)
+def test_d12_batch_larger_than_the_in_flight_window_does_not_stall(stack: IngestStack) -> None:
+    gw, meters = stack.gateway(index=7)
     small_window = {
         "EMISSIONS_MQTT_PROTOCOL": "5",
         "EMISSIONS_INGEST_MAX_INFLIGHT": "20",
         "EMISSIONS_INGEST_BATCH_READINGS": "5000",
         "EMISSIONS_INGEST_BATCH_DEADLINE_MS": "200",
     }
-    with _ingest(settings, broker, **small_window):
-        publish_all(broker, gw, list(single_messages("NCK", meters, 2_000)))
-        assert wait_for_count(engine, 2_000, timeout=30) == 2_000
+    with _ingest(stack, **small_window):
+        publish_all(stack.broker, gw, list(single_messages("NCK", meters, 2_000)))
+        assert wait_for_count(stack.engine, 2_000, timeout=30) == 2_000
 
 
-def test_two_processes_on_two_partitions_ingest_together(
-    park_db: tuple[Settings, Engine], broker: Broker, test_park: Park
-) -> None:
-    settings, engine = park_db
-    gw_a, meters_a = gateway(test_park, site_id="NCK", index=8)
-    gw_b, meters_b = gateway(test_park, site_id="DVU")
+def test_two_processes_on_two_partitions_ingest_together(stack: IngestStack) -> None:
+    gw_a, meters_a = stack.gateway(site_id="NCK", index=8)
+    gw_b, meters_b = stack.gateway(site_id="DVU")
     threads = [
         threading.Thread(
             target=publish_all,
-            args=(broker, gw_a, batch_messages("NCK", gw_a, meters_a, 20_000, 50)),
+            args=(stack.broker, gw_a, batch_messages("NCK", gw_a, meters_a, 20_000, 50)),
         ),
         threading.Thread(
             target=publish_all,
-            args=(broker, gw_b, batch_messages("DVU", gw_b, meters_b, 20_000, 50)),
+            args=(stack.broker, gw_b, batch_messages("DVU", gw_b, meters_b, 20_000, 50)),
         ),
     ]
     with (
-        _ingest(settings, broker, EMISSIONS_INGEST_SITES="NCK") as a,
-        _ingest(settings, broker, EMISSIONS_INGEST_SITES="DVU") as b,
+        _ingest(stack, EMISSIONS_INGEST_SITES="NCK") as a,
+        _ingest(stack, EMISSIONS_INGEST_SITES="DVU") as b,
     ):
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert wait_for_count(engine, 40_000) == 40_000
-        assert settle(engine) == 40_000
+        assert wait_for_count(stack.engine, 40_000) == 40_000
+        assert settle(stack.engine) == 40_000
         for proc in (a, b):
             stored = [
                 line

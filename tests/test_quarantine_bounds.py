@@ -28,7 +28,6 @@ from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
 from tests.api_support import bearer
-from tests.conftest import ROOT
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
@@ -38,6 +37,7 @@ from tests.ingest_harness import (
 )
 from tests.kit.broker import Broker
 from tests.kit.ingest import running_ingest
+from tests.kit.paths import ROOT
 
 TS = int(BASE_TS.timestamp())
 

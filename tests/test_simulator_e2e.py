@@ -25,10 +25,10 @@ from sqlalchemy import Engine, text
 from core.park.models import Park
 from core.settings import Settings
 from simulator.ledger import read
-from tests.conftest import ROOT
 from tests.ingest_harness import count, settle, wait_for_count
 from tests.kit.broker import Broker
 from tests.kit.ingest import running_ingest
+from tests.kit.paths import ROOT
 
 START = datetime(2026, 1, 5, tzinfo=UTC) - timedelta(hours=7)  # Monday 00:00 +07:00
 END = START + timedelta(days=1)

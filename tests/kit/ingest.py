@@ -1,12 +1,16 @@
-"""The real ingestor process on a fresh broker session."""
+"""The real ingestor process on a fresh broker session, and what it runs against."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
+from core.park.models import Park
 from core.settings import Settings
-from tests.ingest_harness import IngestProcess, forget_session
+from tests.ingest_harness import IngestProcess, forget_session, gateway
 from tests.kit.broker import Broker
 
 
@@ -24,3 +28,22 @@ def running_ingest(
         yield ingest
     finally:
         ingest.stop()
+
+
+@dataclass(frozen=True)
+class IngestStack:
+    """A fresh store holding the test park and a broker: what an ingestor runs
+    against, so a delivery test names one thing rather than four."""
+
+    settings: Settings
+    engine: Engine
+    broker: Broker
+    park: Park
+
+    def ingest(
+        self, user: str = "svc-ingest-1", **env: str
+    ) -> AbstractContextManager[IngestProcess]:
+        return running_ingest(self.settings, self.broker, user, **env)
+
+    def gateway(self, site_id: str = "NCK", index: int = 0) -> tuple[str, list[str]]:
+        return gateway(self.park, site_id, index)
