@@ -142,9 +142,25 @@ def _reset(engine: Engine) -> None:
         )
 
 
+@pytest.fixture
+def fresh(stack: tuple[Engine, BatchWriter]) -> tuple[Engine, BatchWriter]:
+    """The module's store, emptied for this test."""
+    _reset(stack[0])
+    return stack
+
+
 def _store(writer: BatchWriter, meter: str, readings: list[tuple[datetime, float]]) -> None:
     parsed = Parsed("S", readings=[InReading(meter, ts, v) for ts, v in readings])
     writer.write([Message("t", b"", parsed)])
+
+
+def _store_and_refresh(
+    stack: tuple[Engine, BatchWriter], meter: str, readings: list[tuple[datetime, float]]
+) -> None:
+    """Readings stored as ingest would store them, then the engine run until clean."""
+    engine, writer = stack
+    _store(writer, meter, readings)
+    refresh_until_clean(engine)
 
 
 def _stored(conn: Connection, meter: str) -> dict[datetime, tuple[float, float, bool]]:
@@ -410,10 +426,9 @@ def test_a_batch_of_meters_writes_what_one_meter_at_a_time_writes(
 
 
 def test_monotonic_counter_hours_sum_to_last_minus_first(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     rng = random.Random(7)
     t, v, readings = T0, 0.0, []
     for _ in range(400):
@@ -423,8 +438,7 @@ def test_monotonic_counter_hours_sum_to_last_minus_first(
     shuffled = readings[:]
     rng.shuffle(shuffled)
     for i in range(0, len(shuffled), 37):
-        _store(writer, "MWH", shuffled[i : i + 37])
-        refresh_until_clean(engine)
+        _store_and_refresh(fresh, "MWH", shuffled[i : i + 37])
     with engine.connect() as conn:
         total = conn.execute(
             text("SELECT sum(consumption) FROM hourly_emissions WHERE meter_id = 'MWH'")
@@ -432,16 +446,13 @@ def test_monotonic_counter_hours_sum_to_last_minus_first(
     assert math.isclose(total, readings[-1][1] - readings[0][1], rel_tol=1e-9)
 
 
-def test_glitch_to_zero_makes_no_spike_and_is_recorded(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
-    _store(writer, "C", [(T0, 100.0), (T0 + timedelta(minutes=30), 0.0)])
-    refresh_until_clean(engine)
+def test_glitch_to_zero_makes_no_spike_and_is_recorded(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine = fresh[0]
+    _store_and_refresh(fresh, "C", [(T0, 100.0), (T0 + timedelta(minutes=30), 0.0)])
     with engine.connect() as conn:
         # A dip with no successor yet counts as a reset (consumption 0 -> value 0).
         assert _stored(conn, "C")[T0][0] == 0.0
-    _store(writer, "C", [(T0 + timedelta(minutes=60), 110.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "C", [(T0 + timedelta(minutes=60), 110.0)])
     with engine.connect() as conn:
         hours = _stored(conn, "C")
         events = conn.execute(
@@ -452,15 +463,13 @@ def test_glitch_to_zero_makes_no_spike_and_is_recorded(stack: tuple[Engine, Batc
 
 
 def test_interval_across_the_2023_factor_change_in_hanoi_time(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
     """2022-12-31T23:00+07:00 .. 2023-01-01T01:00+07:00 is 16:00Z .. 18:00Z; the 2023
     grid factor applies from 17:00Z (midnight in Asia/Ho_Chi_Minh)."""
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     t0 = datetime.fromisoformat("2022-12-31T23:00:00+07:00")
-    _store(writer, "MWH", [(t0, 10.0), (t0 + timedelta(hours=2), 10.1)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "MWH", [(t0, 10.0), (t0 + timedelta(hours=2), 10.1)])
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -480,12 +489,10 @@ def test_interval_across_the_2023_factor_change_in_hanoi_time(
     assert math.isclose(rows[1].co2e_kg, 50 * 0.6592, rel_tol=1e-9)
 
 
-def test_delta_meter_spreads_over_its_interval(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
+def test_delta_meter_spreads_over_its_interval(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine = fresh[0]
     # 900 L ending at 01:05Z covers 00:50..01:05: 10 minutes in hour 00, 5 in hour 01.
-    _store(writer, "D", [(T0 + timedelta(hours=1, minutes=5), 900.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "D", [(T0 + timedelta(hours=1, minutes=5), 900.0)])
     with engine.connect() as conn:
         hours = _stored(conn, "D")
     assert math.isclose(hours[T0][0], 600.0) and math.isclose(
@@ -494,11 +501,9 @@ def test_delta_meter_spreads_over_its_interval(stack: tuple[Engine, BatchWriter]
     assert math.isclose(hours[T0][1], 0.6 * 0.17088)
 
 
-def test_solar_is_avoided_never_negative(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
-    _store(writer, "PV", [(T0, 0.0), (T0 + timedelta(hours=1), 40.0)])
-    refresh_until_clean(engine)
+def test_solar_is_avoided_never_negative(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine = fresh[0]
+    _store_and_refresh(fresh, "PV", [(T0, 0.0), (T0 + timedelta(hours=1), 40.0)])
     with engine.connect() as conn:
         row = conn.execute(
             text(
@@ -510,13 +515,11 @@ def test_solar_is_avoided_never_negative(stack: tuple[Engine, BatchWriter]) -> N
 
 
 def test_new_factor_value_restates_exactly_the_hours_it_covers(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     start = datetime(2023, 12, 31, 12, tzinfo=UTC)
-    _store(writer, "C", [(start + timedelta(hours=i), 10.0 * i) for i in range(25)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "C", [(start + timedelta(hours=i), 10.0 * i) for i in range(25)])
     with engine.connect() as conn:
         before = _stored(conn, "C")
     data = parse_park(PARK).model_dump(mode="json")
@@ -549,7 +552,7 @@ def test_new_factor_value_restates_exactly_the_hours_it_covers(
     ],
 )
 def test_a_mark_restamped_during_a_batch_loses_nothing(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
     monkeypatch: pytest.MonkeyPatch,
     arrives: timedelta,
     advanced: bool,
@@ -558,10 +561,8 @@ def test_a_mark_restamped_during_a_batch_loses_nothing(
     its marks. The mark survives; its min_ts moves past the new watermark only when
     that reading came after it (so the next pass appends), and either way the
     hours end equal to a full recomputation."""
-    engine, writer = stack
-    _reset(engine)
-    _store(writer, "C", [(T0, 10.0), (T0 + timedelta(minutes=10), 20.0)])
-    refresh_until_clean(engine)
+    engine, writer = fresh
+    _store_and_refresh(fresh, "C", [(T0, 10.0), (T0 + timedelta(minutes=10), 20.0)])
     _store(writer, "C", [(T0 + timedelta(minutes=20), 30.0), (T0 + timedelta(minutes=40), 50.0)])
     original = queue.delete_marks
 
@@ -589,9 +590,8 @@ def test_a_mark_restamped_during_a_batch_loses_nothing(
         _assert_totals_match_meter_hours(conn)
 
 
-def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
+def test_two_engines_at_once_give_the_same_hours(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine, writer = fresh
     rng = random.Random(3)
     readings = _counter_values([(rng.randint(1, 90), rng.random() * 20) for _ in range(300)])
     rng.shuffle(readings)
@@ -622,10 +622,9 @@ def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWrite
 
 
 def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine, writer = fresh
     for meter, start, end in (("C", 10.0, 30.0), ("MWH", 1.0, 1.5), ("SUB", 0.0, 5000.0)):
         _store(writer, meter, [(T0, start), (T0 + timedelta(minutes=30), end)])
     refresh_until_clean(engine)
@@ -643,11 +642,9 @@ def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
     # changes no total and bumps nothing.
     assert _day_versions(engine) == {(T0, "S"): 1}
     _store(writer, "C", [(T0 + timedelta(days=1, minutes=5), 40.0)])
-    _store(writer, "SUB", [(T0 + timedelta(minutes=45), 6000.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "SUB", [(T0 + timedelta(minutes=45), 6000.0)])
     assert _day_versions(engine) == {(T0, "S"): 2, (T0 + timedelta(days=1), "S"): 1}
-    _store(writer, "SUB", [(T0 + timedelta(minutes=50), 6500.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "SUB", [(T0 + timedelta(minutes=50), 6500.0)])
     assert _day_versions(engine) == {(T0, "S"): 2, (T0 + timedelta(days=1), "S"): 1}
 
 
@@ -658,13 +655,11 @@ def _day_versions(engine: Engine) -> dict[tuple[datetime, str], int]:
 
 
 def test_recorded_replacement_restates_the_hours_across_it(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     readings = [(0, 100.0), (20, 150.0), (40, 10.0), (60, 30.0)]
-    _store(writer, "C", [(T0 + timedelta(minutes=m), v) for m, v in readings])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "C", [(T0 + timedelta(minutes=m), v) for m, v in readings])
     with engine.connect() as conn:
         assert _stored(conn, "C")[T0][0] == 80.0  # 150 -> 10 reads as a reset: 50 + 10 + 20
     swap = Replacement(T0 + timedelta(minutes=30), 160.0, 0.0)
