@@ -27,6 +27,7 @@ from tests.ingest_harness import (
 )
 from tests.kit.broker import Broker
 from tests.kit.ingest import running_ingest
+from tests.kit.mqtt import subscribed
 
 USER = "svc-ingest-4"
 
@@ -90,9 +91,7 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
     _, engine = park_db
     gw, meters = gateway(test_park, index=9)
     topic = f"parks/NCK/gateways/{gw}"
-    watcher = test_mqtt.connect(broker.port, gw, broker.password(gw), client_id=gw)
-    try:
-        watcher.client.subscribe(f"{topic}/committed", qos=1)
+    with subscribed(broker, gw, f"{topic}/committed", client_id=gw) as watcher:
         watcher.client.publish(topic, _batch(meters, 1, "e1"), qos=1).wait_for_publish(5)
         watcher.client.publish(topic, _batch(meters, 2, "e1"), qos=1).wait_for_publish(5)
         first = _next_committed(watcher)
@@ -114,25 +113,17 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
         watcher.client.publish(topic, _batch(meters, 3, "e1"), qos=1).wait_for_publish(5)
         assert (_next_committed(watcher)["seq"]) == 4
         assert count(engine) == 200
-    finally:
-        watcher.close()
     # Retained: a gateway that connects later reads its position at once.
-    later = test_mqtt.connect(broker.port, gw, broker.password(gw), client_id=gw)
-    try:
-        later.client.subscribe(f"{topic}/committed", qos=1)
+    with subscribed(broker, gw, f"{topic}/committed", client_id=gw) as later:
         doc = _next_committed(later, timeout=10)
         assert (doc["epoch"], doc["seq"]) == ("e1", 4)
-    finally:
-        later.close()
     # Another gateway may not read it (the ACL's %u pattern), retained or not.
     other, _ = gateway(test_park, site_id="DVU", index=4)
-    spy = test_mqtt.connect(broker.port, other, broker.password(other), client_id=other)
-    try:
-        spy.client.subscribe(f"{topic}/committed", qos=1)
-        with pytest.raises(queue.Empty):
-            spy.messages.get(timeout=1.0)
-    finally:
-        spy.close()
+    with (
+        subscribed(broker, other, f"{topic}/committed", client_id=other) as spy,
+        pytest.raises(queue.Empty),
+    ):
+        spy.messages.get(timeout=1.0)
 
 
 @pytest.mark.parametrize(
