@@ -124,7 +124,7 @@ PARK: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def stack(database_factory: Callable[[], Settings]) -> Iterator[tuple[Engine, BatchWriter]]:
+def store(database_factory: Callable[[], Settings]) -> Iterator[tuple[Engine, BatchWriter]]:
     with (
         park_database(database_factory, parse_park(PARK)) as (settings_, engine),
         closing(BatchWriter(settings_.libpq_url)) as writer,
@@ -143,10 +143,10 @@ def _reset(engine: Engine) -> None:
 
 
 @pytest.fixture
-def fresh(stack: tuple[Engine, BatchWriter]) -> tuple[Engine, BatchWriter]:
+def fresh(store: tuple[Engine, BatchWriter]) -> tuple[Engine, BatchWriter]:
     """The module's store, emptied for this test."""
-    _reset(stack[0])
-    return stack
+    _reset(store[0])
+    return store
 
 
 def _store(writer: BatchWriter, meter: str, readings: list[tuple[datetime, float]]) -> None:
@@ -155,10 +155,10 @@ def _store(writer: BatchWriter, meter: str, readings: list[tuple[datetime, float
 
 
 def _store_and_refresh(
-    stack: tuple[Engine, BatchWriter], meter: str, readings: list[tuple[datetime, float]]
+    store: tuple[Engine, BatchWriter], meter: str, readings: list[tuple[datetime, float]]
 ) -> None:
     """Readings stored as ingest would store them, then the engine run until clean."""
-    engine, writer = stack
+    engine, writer = store
     _store(writer, meter, readings)
     refresh_until_clean(engine)
 
@@ -286,7 +286,7 @@ def _counter_values(steps: list[tuple[int, float]]) -> list[tuple[datetime, floa
     return out
 
 
-# The examples share the module's store (each resets it first), may be slow, and one
+# The examples share the module's `store` (each resets it first), may be slow, and one
 # test also takes `monkeypatch`: all as intended.
 _ON_THE_STORE = settings(
     deadline=None,
@@ -318,25 +318,25 @@ def _arrivals(refresh_at_most: int) -> st.SearchStrategy[_Arrival]:
 @settings(_ON_THE_STORE, max_examples=100)
 @given(arrival=_arrivals(refresh_at_most=5))
 def test_incremental_hours_equal_full_recomputation(
-    stack: tuple[Engine, BatchWriter], arrival: _Arrival
+    store: tuple[Engine, BatchWriter], arrival: _Arrival
 ) -> None:
-    _check_incremental(stack, arrival)
+    _check_incremental(store, arrival)
 
 
 @settings(_ON_THE_STORE, max_examples=30)
 @given(arrival=_arrivals(refresh_at_most=3))
 def test_a_prefetch_too_small_falls_back_to_queries_and_stays_exact(
-    stack: tuple[Engine, BatchWriter], monkeypatch: pytest.MonkeyPatch, arrival: _Arrival
+    store: tuple[Engine, BatchWriter], monkeypatch: pytest.MonkeyPatch, arrival: _Arrival
 ) -> None:
     """One reading before each meter's dirty point and nothing after its dirty
     hours: the window logic's questions mostly reach outside the batch's cache."""
     monkeypatch.setattr(reads, "BEFORE", 1)
     monkeypatch.setattr(reads, "AFTER", timedelta(0))
-    _check_incremental(stack, arrival)
+    _check_incremental(store, arrival)
 
 
-def _check_incremental(stack: tuple[Engine, BatchWriter], arrival: _Arrival) -> None:
-    engine, writer = stack
+def _check_incremental(store: tuple[Engine, BatchWriter], arrival: _Arrival) -> None:
+    engine, writer = store
     _reset(engine)
     readings = _counter_values(arrival.steps)
     rng = random.Random(arrival.seed)
@@ -386,7 +386,7 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
     batch_meters=st.integers(2, 6),
 )
 def test_a_batch_of_meters_writes_what_one_meter_at_a_time_writes(
-    stack: tuple[Engine, BatchWriter],
+    store: tuple[Engine, BatchWriter],
     streams: list[list[tuple[int, float]]],
     seed: int,
     batch_meters: int,
@@ -394,7 +394,7 @@ def test_a_batch_of_meters_writes_what_one_meter_at_a_time_writes(
     """Four counters (one a sub-meter, one solar) and a delta meter, stored in random
     rounds with late readings, refreshed after each round one meter per transaction
     and then again in batches: the same hour rows, events, watermarks and totals."""
-    engine, writer = stack
+    engine, writer = store
     rng = random.Random(seed)
     meters: dict[str, list[tuple[datetime, float]]] = {
         meter: _counter_values(steps)
