@@ -28,15 +28,21 @@ def wait_ready(url: str, alive: Callable[[], bool], timeout: float = 30) -> None
 
 
 @contextmanager
-def serving_process(
-    argv: Sequence[str], ready_url: str, timeout: float = 30, **popen: Any
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`argv` in its own process, ready when `ready_url` answers, terminated (and
-    waited for) when the block ends."""
+def running_process(argv: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """`argv` in its own process for the block, terminated (and waited for) at its end."""
     proc = subprocess.Popen(list(argv), **popen)
     try:
-        wait_ready(ready_url, lambda: proc.poll() is None, timeout)
         yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@contextmanager
+def serving_process(
+    argv: Sequence[str], ready_url: str, timeout: float = 30, **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`argv` in its own process, ready when `ready_url` answers."""
+    with running_process(argv, **popen) as proc:
+        wait_ready(ready_url, lambda: proc.poll() is None, timeout)
+        yield proc
