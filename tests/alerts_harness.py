@@ -9,15 +9,19 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 
-from core import migrate
+from alerts.evaluate import evaluate
 from core.park.loader import parse_park
-from core.park.repository import apply_park
 from core.settings import Settings
+from tests.kit.broker import Broker
+from tests.kit.database import park_database
+from tests.kit.mqtt import clear_retained, subscribed
+from tests.mqtt import TestClient
 
 SITE = "ALR"
 T0 = datetime(2026, 3, 10, tzinfo=UTC)
+DRIFT_TOPIC = f"parks/{SITE}/alerts/roadmap_drift"
 BUDGET_KG_PER_H = 1000.0  # 8760 tCO2e a year in a 365-day year, no reduction yet
 
 PARK: dict[str, Any] = {
@@ -94,15 +98,25 @@ def park_with(**site_alerts: Any) -> dict[str, Any]:
 def alert_db(
     database_factory: Callable[[], Settings], park: dict[str, Any] | None = None
 ) -> Iterator[tuple[Settings, Engine]]:
-    settings = database_factory()
-    engine = create_engine(settings.database_url, pool_size=10)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        apply_park(conn, parse_park(park or PARK))
-    try:
-        yield settings, engine
-    finally:
-        engine.dispose()
+    with park_database(database_factory, parse_park(park or PARK), pool_size=10) as db:
+        yield db
+
+
+@contextmanager
+def drift_viewer(broker: Broker) -> Iterator[TestClient]:
+    """The viewer user on the site's drift alert topic, seeing only what is published
+    from now on: the retained message an earlier test left there is cleared first."""
+    clear_retained(broker, "svc-alerts", DRIFT_TOPIC)
+    with subscribed(broker, "svc-viewer", DRIFT_TOPIC) as viewer:
+        yield viewer
+
+
+def fire_drift(engine: Engine) -> None:
+    """Two hours above the roadmap (twice the budget from T0 on): the site's drift
+    alert fires."""
+    set_level(engine, 2.0, T0 + timedelta(days=1))
+    evaluate(engine, T0)
+    evaluate(engine, T0 + timedelta(hours=1))
 
 
 def set_hourly(engine: Engine, start: datetime, end: datetime, kg_per_h: float) -> None:

@@ -5,13 +5,14 @@ plus keys, alerts and quarantined messages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, create_engine, text
 
 from api.auth import Role, create_key, revoke_key
-from core import migrate, topics
+from core import migrate
 from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
@@ -68,13 +69,10 @@ def build(database_factory: Callable[[], Settings], park: Park) -> ApiEnv:
     migrate.upgrade(engine)
     with engine.begin() as conn:
         apply_park(conn, park)
-    writer = BatchWriter(settings.libpq_url)
-    try:
+    with closing(BatchWriter(settings.libpq_url)) as writer:
         for meter, rows in _readings().items():
             site = "DVU" if meter.startswith("DVU") else "NCK"
-            writer.write([Message(topics.reading("parks", site, meter), b"", Parsed(site, rows))])
-    finally:
-        writer.close()
+            writer.write([Message(f"parks/{site}/meters/{meter}", b"", Parsed(site, rows))])
     refresh_until_clean(engine)
     keys: dict[str, str] = {}
     with engine.begin() as conn:

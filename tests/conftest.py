@@ -7,32 +7,23 @@ the project's own rendered configuration.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from core import migrate
-from core.broker.render import render_broker
 from core.park.loader import load_park, parse_park
 from core.park.models import Park
-from core.park.repository import apply_park
-from core.paths import mqtt_password_file
 from core.settings import Settings
 from tests.api_support import ApiEnv, build
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_PARK = ROOT / "config" / "park.yaml"
+from tests.kit.broker import Broker, running_broker
+from tests.kit.database import park_database
+from tests.kit.ingest import IngestStack
+from tests.kit.paths import SAMPLE_PARK
 
 
 def _admin_engine() -> Engine:
@@ -101,58 +92,6 @@ def sample_park() -> Park:
     return load_park(SAMPLE_PARK)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-@dataclass
-class Broker:
-    """A real Mosquitto process run with the project's rendered configuration."""
-
-    port: int
-    state_dir: Path
-    config_dir: Path
-    proc: subprocess.Popen[bytes] | None = None
-    prefix: str = "parks"
-
-    def password(self, user: str) -> str:
-        return mqtt_password_file(self.state_dir, user).read_text().strip()
-
-    def start(self) -> None:
-        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([mosquitto, "-c", str(self.config_dir / "mosquitto.conf")])
-        _wait_for_port(self.port)
-
-    def stop(self) -> None:
-        """Graceful stop: the broker saves its persistent sessions to disk."""
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def kill9(self) -> None:
-        """A crash: nothing saved since the last autosave survives."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def log(self) -> str:
-        return (self.config_dir / "mosquitto.log").read_text(errors="replace")
-
-
 def two_site_park(sample: Park) -> Park:
     """The sample park plus a small second site, for partitioning and wrong-site tests."""
     data = sample.model_dump(mode="json")
@@ -189,32 +128,18 @@ def test_park(sample_park: Park) -> Park:
     return two_site_park(sample_park)
 
 
-def start_broker(park: Park) -> Broker:
-    """Its directory is outside pytest's private tmp tree: a broker started as root
-    drops to the `mosquitto` user, which must be able to reach its files."""
-    base = Path(tempfile.mkdtemp(prefix="emissions-broker-"))
-    os.chmod(base, 0o755)
-    broker = Broker(free_port(), base / "state", base / "mosquitto")
-    render_broker(
-        park,
-        broker.config_dir,
-        state_dir=broker.state_dir,
-        prefix="parks",
-        bind="127.0.0.1",
-        port=broker.port,
-    )
-    broker.start()
-    return broker
-
-
 @pytest.fixture(scope="session")
 def broker(test_park: Park) -> Iterator[Broker]:
-    b = start_broker(test_park)
-    try:
+    """The broker the tests share: each test keeps to its own gateways and users."""
+    with running_broker(test_park) as b:
         yield b
-    finally:
-        b.stop()
-        shutil.rmtree(b.config_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def own_broker(test_park: Park) -> Iterator[Broker]:
+    """A broker of the test's own, for tests that crash or restart it or read its log."""
+    with running_broker(test_park) as b:
+        yield b
 
 
 @pytest.fixture
@@ -222,13 +147,20 @@ def park_db(
     database_factory: Callable[[], Settings], test_park: Park
 ) -> Iterator[tuple[Settings, Engine]]:
     """A fresh migrated database holding the two-site test park."""
-    settings = database_factory()
-    eng = create_engine(settings.database_url)
-    migrate.upgrade(eng)
-    with eng.begin() as conn:
-        apply_park(conn, test_park)
-    yield settings, eng
-    eng.dispose()
+    with park_database(database_factory, test_park) as db:
+        yield db
+
+
+@pytest.fixture
+def stack(park_db: tuple[Settings, Engine], broker: Broker, test_park: Park) -> IngestStack:
+    """A fresh store of the test park on the shared broker, for ingestor tests."""
+    return IngestStack(*park_db, broker, test_park)
+
+
+@pytest.fixture
+def own_stack(park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park) -> IngestStack:
+    """A fresh store of the test park on a broker of the test's own."""
+    return IngestStack(*park_db, own_broker, test_park)
 
 
 @pytest.fixture(scope="module")

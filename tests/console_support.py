@@ -4,7 +4,6 @@ Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from api.app import create_app
 from api.auth import Role
 from api.console.users import create_user
 from core.settings import Settings
-from tests.conftest import free_port
+from tests.kit.broker import free_port
+from tests.kit.serving import wait_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,16 +65,8 @@ def serve(settings: Settings, engine: Engine) -> Iterator[Console]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise
-        time.sleep(0.05)
     try:
+        wait_ready(url + "/healthz", thread.is_alive, timeout=20)
         yield Console(url, settings)
     finally:
         server.should_exit = True

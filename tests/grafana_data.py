@@ -11,6 +11,7 @@ what production would hold.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import closing
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, text
@@ -55,8 +56,7 @@ def load_park_data(engine: Engine, libpq_url: str, park: Park, now: datetime, da
     by_meter: dict[str, list[Reading]] = defaultdict(list)
     for r in simulated(park, start, now, seed=7, interval_s=INTERVAL_S):
         by_meter[r.meter_id].append(Reading(r.meter_id, r.ts, r.value))
-    writer = BatchWriter(libpq_url)
-    try:
+    with closing(BatchWriter(libpq_url)) as writer:
         for site, _enterprise, meter in park.meters():
             readings = with_faults(meter.id, by_meter[meter.id], now)
             assert readings, f"the simulator gave {meter.id} no readings"
@@ -67,8 +67,6 @@ def load_park_data(engine: Engine, libpq_url: str, park: Park, now: datetime, da
                 again = Reading(meter.id, stored.ts, stored.value + 5.0)
                 writer.write([Message(topic, b'{"value": 1}', Parsed(site.id, [again]))])
         _quarantine(writer, park.sites[0].id)
-    finally:
-        writer.close()
     refresh_until_clean(engine)
     with engine.begin() as conn:
         conn.execute(

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 # Grafana's variable regex (public/app/features/variables/utils.ts).
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
@@ -38,8 +39,27 @@ UNIT_SECONDS = {
 }
 
 
+# The macros that only place their argument and the time range ({0} is the first argument).
+TEMPLATES = {
+    "__time": '{0} AS "time"',
+    "__timeEpoch": 'extract(epoch from {0}) as "time"',
+    "__timeFilter": "{0} BETWEEN '{start}' AND '{end}'",
+    "__timeFrom": "'{start}'",
+    "__timeTo": "'{end}'",
+    "__unixEpochFilter": "{0} >= {lo} AND {0} <= {hi}",
+}
+
+
 class MacroError(ValueError):
     """What Grafana answers with an error for (unknown macro, bad arguments)."""
+
+
+class TimeRange(NamedTuple):
+    """The dashboard's time picker, and the interval Grafana chose for one panel."""
+
+    start: datetime
+    end: datetime
+    interval: timedelta
 
 
 @dataclass(frozen=True)
@@ -94,14 +114,9 @@ def format_variable(var: Variable, fmt: str | None) -> str:
     return ",".join(_quote(v) for v in values)
 
 
-def interpolate_variables(
-    sql: str,
-    variables: Mapping[str, Variable],
-    start: datetime,
-    end: datetime,
-    interval: timedelta,
-) -> str:
+def interpolate_variables(sql: str, variables: Mapping[str, Variable], time: TimeRange) -> str:
     """Stage 1 (browser): unknown names (macros included) are left as they are."""
+    start, end, interval = time
     builtins = {
         "__interval": format_interval(interval),
         "__interval_ms": str(int(interval / timedelta(milliseconds=1))),
@@ -146,20 +161,15 @@ def _evaluate(name: str, args: list[str], start: datetime, end: datetime, timesc
     if name == "__unixEpochGroup":
         seconds = _group(name, args)
         return f"floor(({args[0]})/{_seconds(seconds)})*{_seconds(seconds)}"
-    if name == "__time":
-        return f'{args[0]} AS "time"'
-    if name == "__timeEpoch":
-        return f'extract(epoch from {args[0]}) as "time"'
-    if name == "__timeFilter":
-        return f"{args[0]} BETWEEN '{go_rfc3339nano(start)}' AND '{go_rfc3339nano(end)}'"
-    if name == "__timeFrom":
-        return f"'{go_rfc3339nano(start)}'"
-    if name == "__timeTo":
-        return f"'{go_rfc3339nano(end)}'"
-    if name == "__unixEpochFilter":
-        lo, hi = int(start.timestamp()), int(end.timestamp())
-        return f"{args[0]} >= {lo} AND {args[0]} <= {hi}"
-    raise MacroError(f"unknown macro {name!r}")
+    if name not in TEMPLATES:
+        raise MacroError(f"unknown macro {name!r}")
+    return TEMPLATES[name].format(
+        *args,
+        start=go_rfc3339nano(start),
+        end=go_rfc3339nano(end),
+        lo=int(start.timestamp()),
+        hi=int(end.timestamp()),
+    )
 
 
 def expand_macros(
@@ -185,14 +195,6 @@ def expand_macros(
     return MACRO.sub(replace, sql)
 
 
-def expand(
-    sql: str,
-    variables: Mapping[str, Variable],
-    start: datetime,
-    end: datetime,
-    interval: timedelta,
-) -> str:
+def expand(sql: str, variables: Mapping[str, Variable], time: TimeRange) -> str:
     """What the PostgreSQL server receives from Grafana for this panel query."""
-    return expand_macros(
-        interpolate_variables(sql, variables, start, end, interval), start, end, interval
-    )
+    return expand_macros(interpolate_variables(sql, variables, time), *time)

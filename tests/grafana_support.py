@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -21,9 +20,9 @@ from sqlalchemy import URL, Connection, Row, text
 
 from core.paths import secrets_dir
 from core.settings import Settings
-from tests.grafana_macros import Variable, expand, parse_interval
+from tests.grafana_macros import TimeRange, Variable, expand, parse_interval
+from tests.kit.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "emissions.yaml"
@@ -107,7 +106,7 @@ class View:
 
     def render(self, panel: dict[str, Any], raw_sql: str) -> str:
         interval = panel_interval(panel, self.start, self.end)
-        return expand(raw_sql, self.variables, self.start, self.end, interval)
+        return expand(raw_sql, self.variables, TimeRange(self.start, self.end, interval))
 
     def run(self, conn: Connection, panel: dict[str, Any], raw_sql: str) -> list[Row[Any]]:
         return list(conn.execute(text(escape_colons(self.render(panel, raw_sql)))).all())
@@ -122,7 +121,7 @@ def variable_options(
     conn: Connection, var: dict[str, Any], resolved: dict[str, Variable], now: datetime
 ) -> list[str]:
     query = var["query"] if isinstance(var["query"], str) else var["query"]["rawSql"]
-    sql = expand(query, resolved, now - timedelta(hours=6), now, timedelta(hours=1))
+    sql = expand(query, resolved, TimeRange(now - timedelta(hours=6), now, timedelta(hours=1)))
     result = conn.execute(text(escape_colons(sql)))
     columns = list(result.keys())
     column = columns.index("__value") if "__value" in columns else 0

@@ -22,7 +22,8 @@ from core import topics
 from core.park.devices import Protocol
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, free_port
+from tests.kit.broker import Broker, free_port
+from tests.kit.paths import ROOT
 
 BASE_TS = datetime(2026, 1, 5, tzinfo=UTC)
 

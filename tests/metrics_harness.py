@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, free_port
-from tests.ingest_harness import IngestProcess, gateway, publish_all
+from tests.ingest_harness import gateway, publish_all
+from tests.kit.broker import Broker, free_port
+from tests.kit.ingest import running_ingest
+from tests.kit.paths import ROOT
 
 
 def http_get(url: str) -> str | None:
@@ -68,44 +70,44 @@ def _env(settings: Settings, broker: Broker, user: str) -> dict[str, str]:
 @contextmanager
 def running_components(settings: Settings, broker: Broker, park: Park) -> Iterator[dict[str, str]]:
     """Yields each component's base URL (http://127.0.0.1:port), all of them serving."""
-    ingest = IngestProcess(settings, broker)
-    ingest.start()
-    ports = {name: free_port() for name in ("engine", "alerts", "api")}
-    others = {
-        "engine": Component(
-            ["engine", "run", "--health-port", str(ports["engine"])],
-            _env(settings, broker, "svc-engine"),
-            ports["engine"],
-        ),
-        "alerts": Component(
-            ["alerts", "run", "--health-port", str(ports["alerts"])],
-            _env(settings, broker, "svc-alerts"),
-            ports["alerts"],
-        ),
-        "api": Component(
-            ["api", "--port", str(ports["api"])], _env(settings, broker, "svc-viewer"), ports["api"]
-        ),
-    }
-    try:
-        gw, meters = gateway(park)
-        now = int(datetime.now(UTC).timestamp())
-        readings = [{"meter": m, "ts": now - 60, "value": 10.0} for m in meters]
-        readings.append({"meter": meters[0], "ts": now - 30, "value": -1.0})  # quarantined
-        payload = json.dumps({"readings": readings}).encode()
-        publish_all(broker, gw, [(f"parks/NCK/gateways/{gw}", payload)])
-        deadline = time.monotonic() + 30
-        while 'result="stored"' not in ingest.metrics() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for component in others.values():
-            component.scrape()
-        api = others["api"].base
-        http_get(api + "/healthz")
-        http_get(api + "/v1/meters/NCK-PARK-E-01")  # a templated route, whatever the answer
-        yield {
-            "ingest": f"http://127.0.0.1:{ingest.health_port}",
-            **{name: c.base for name, c in others.items()},
+    with running_ingest(settings, broker) as ingest:
+        ports = {name: free_port() for name in ("engine", "alerts", "api")}
+        others = {
+            "engine": Component(
+                ["engine", "run", "--health-port", str(ports["engine"])],
+                _env(settings, broker, "svc-engine"),
+                ports["engine"],
+            ),
+            "alerts": Component(
+                ["alerts", "run", "--health-port", str(ports["alerts"])],
+                _env(settings, broker, "svc-alerts"),
+                ports["alerts"],
+            ),
+            "api": Component(
+                ["api", "--port", str(ports["api"])],
+                _env(settings, broker, "svc-viewer"),
+                ports["api"],
+            ),
         }
-    finally:
-        for component in others.values():
-            component.stop()
-        ingest.stop()
+        try:
+            gw, meters = gateway(park)
+            now = int(datetime.now(UTC).timestamp())
+            readings = [{"meter": m, "ts": now - 60, "value": 10.0} for m in meters]
+            readings.append({"meter": meters[0], "ts": now - 30, "value": -1.0})  # quarantined
+            payload = json.dumps({"readings": readings}).encode()
+            publish_all(broker, gw, [(f"parks/NCK/gateways/{gw}", payload)])
+            deadline = time.monotonic() + 30
+            while 'result="stored"' not in ingest.metrics() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            for component in others.values():
+                component.scrape()
+            api = others["api"].base
+            http_get(api + "/healthz")
+            http_get(api + "/v1/meters/NCK-PARK-E-01")  # a templated route, whatever the answer
+            yield {
+                "ingest": f"http://127.0.0.1:{ingest.health_port}",
+                **{name: c.base for name, c in others.items()},
+            }
+        finally:
+            for component in others.values():
+                component.stop()

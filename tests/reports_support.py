@@ -12,6 +12,7 @@ Factors: GRID 0.5 kg/kWh (U 5 %), DSL 2.0 kg/L (U 3 %), WTR 0.2 kg/m3 (U unknown
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,12 +135,9 @@ def readings() -> dict[str, list[Reading]]:
 def load(engine: Engine, libpq_url: str) -> None:
     with engine.begin() as conn:
         apply_park(conn, Park.model_validate(park_dict()))
-    writer = BatchWriter(libpq_url)
-    try:
+    with closing(BatchWriter(libpq_url)) as writer:
         for meter, rows in readings().items():
             writer.write([Message(f"parks/RPT/meters/{meter}", b"", Parsed("RPT", rows))])
-    finally:
-        writer.close()
     refresh_until_clean(engine)
     with engine.begin() as conn:
         cases: list[tuple[str, str | None]] = [

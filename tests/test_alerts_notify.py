@@ -7,8 +7,8 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,9 +26,20 @@ from alerts.notify.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify, web
 from alerts.outbox import Notifier, drain
 from alerts.state import acknowledge
 from core.settings import Environment, Settings
-from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
-from tests.conftest import Broker, free_port
-from tests.mqtt import connect
+from tests.alerts_harness import (
+    DRIFT_TOPIC,
+    SITE,
+    T0,
+    alert_db,
+    drift_viewer,
+    fire_drift,
+    open_alerts,
+    park_with,
+    set_level,
+)
+from tests.kit.broker import Broker, free_port
+from tests.kit.mqtt import subscribed
+from tests.kit.serving import serving_process
 
 SECRET = b"test-webhook-secret"
 AM_BINARY = Path("/usr/bin/prometheus-alertmanager")
@@ -72,9 +83,8 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver(fail_first=2)
-    yield r
-    r.close()
+    with closing(Receiver(fail_first=2)) as r:
+        yield r
 
 
 def _notifications(channel: str, result: str) -> float:
@@ -100,9 +110,7 @@ def _settings(base: Settings, broker: Broker, **overrides: Any) -> Settings:
 
 def _fire_ack_resolve(engine: Engine, notifier: Notifier) -> int:
     """Three changes of one drift alert, delivered after each; returns the alert id."""
-    set_level(engine, 2.0, T0 + timedelta(days=1))
-    evaluate(engine, T0)
-    evaluate(engine, T0 + timedelta(hours=1))
+    fire_drift(engine)
     [(alert_id, *_)] = open_alerts(engine, "roadmap_drift")
     drain(engine, notifier)
     with engine.begin() as conn:
@@ -160,15 +168,12 @@ def test_production_without_a_webhook_secret_fails_the_delivery(tmp_path: Path) 
 def test_webhook_that_keeps_failing_is_dead_lettered(
     database_factory: Callable[[], Settings], broker: Broker
 ) -> None:
-    failing = Receiver(fail_first=1_000)
-    park = park_with(webhooks=[{"name": "down", "url": failing.url}])
-    try:
+    with closing(Receiver(fail_first=1_000)) as failing:
+        park = park_with(webhooks=[{"name": "down", "url": failing.url}])
         with alert_db(database_factory, park) as (base, engine):
             notifier = Notifier(_settings(base, broker, alerts_delivery_rounds=2), SECRET)
             before = _notifications("webhook", "dead_letter")
-            set_level(engine, 2.0, T0 + timedelta(days=1))
-            evaluate(engine, T0)
-            evaluate(engine, T0 + timedelta(hours=1))
+            fire_drift(engine)
             drain(engine, notifier)
             with engine.connect() as conn:
                 dead = conn.execute(
@@ -177,8 +182,6 @@ def test_webhook_that_keeps_failing_is_dead_lettered(
                 mqtt_state = conn.execute(
                     text("SELECT state FROM alert_deliveries WHERE channel = 'mqtt'")
                 ).scalar_one()
-    finally:
-        failing.close()
     assert dead == [(failing.url, 2, "firing")]
     assert sum(failing.tries.values()) == 2 * 3  # two rounds of three tries
     assert mqtt_state == "delivered"  # one failing channel does not hold up another
@@ -188,30 +191,18 @@ def test_webhook_that_keeps_failing_is_dead_lettered(
 def test_retained_mqtt_message_on_every_change(
     database_factory: Callable[[], Settings], broker: Broker
 ) -> None:
-    topic = f"parks/{SITE}/alerts/roadmap_drift"
-    cleaner = connect(broker.port, "svc-alerts", broker.password("svc-alerts"))
-    cleaner.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    cleaner.close()  # earlier tests left a retained message on the same topic
-    viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-    viewer.client.subscribe(topic, qos=1)
-    try:
+    with drift_viewer(broker) as viewer:
         with alert_db(database_factory) as (base, engine):
             alert_id = _fire_ack_resolve(engine, Notifier(_settings(base, broker), None))
         seen: list[dict[str, Any]] = []
         while len(seen) < 3:
             message = viewer.messages.get(timeout=10)
             seen.append(json.loads(message.payload))
-    finally:
-        viewer.close()
     assert [m["change"]["event"] for m in seen] == ["firing", "acknowledged", "resolved"]
     assert [len(m["open"]) for m in seen] == [1, 1, 0]
     assert seen[0]["open"][0]["alert_id"] == alert_id
-    late = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-    late.client.subscribe(topic, qos=1)
-    try:
+    with subscribed(broker, "svc-viewer", DRIFT_TOPIC) as late:
         retained = late.messages.get(timeout=10)
-    finally:
-        late.close()
     assert retained.retain
     assert json.loads(retained.payload)["change"]["event"] == "resolved"
 
@@ -225,33 +216,18 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     config.write_text(
         "route:\n  receiver: 'null'\n  group_wait: 1s\nreceivers:\n  - name: 'null'\n"
     )
-    proc = subprocess.Popen(
-        [
-            str(AM_BINARY),
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [
+        str(AM_BINARY),
+        f"--config.file={config}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with serving_process(argv, url + "/-/ready", **quiet):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(tmp_path / "data", ignore_errors=True)
+    shutil.rmtree(tmp_path / "data", ignore_errors=True)
 
 
 def _active_in(url: str) -> list[dict[str, Any]]:
@@ -266,9 +242,7 @@ def test_alertmanager_shows_the_alert_and_drops_it_after_resolve(
 ) -> None:
     with alert_db(database_factory) as (base, engine):
         notifier = Notifier(_settings(base, broker, alerts_alertmanager_url=alertmanager), None)
-        set_level(engine, 2.0, T0 + timedelta(days=1))
-        evaluate(engine, T0)
-        evaluate(engine, T0 + timedelta(hours=1))
+        fire_drift(engine)
         drain(engine, notifier)
         [shown] = _active_in(alertmanager)
         assert shown["labels"]["alertname"] == "roadmap_drift"

@@ -17,11 +17,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from core import topics
 from core.settings import Settings
-from tests.alerts_harness import SITE, alert_db, open_alerts, park_with, set_level
-from tests.conftest import Broker, free_port
-from tests.mqtt import connect
+from tests.alerts_harness import SITE, alert_db, drift_viewer, open_alerts, park_with, set_level
+from tests.kit.broker import Broker, free_port
 
 EMISSIONS = Path(sys.executable).with_name("emissions")
 
@@ -44,14 +42,8 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -
 def test_two_services_at_once(
     database_factory: Callable[[], Settings], broker: Broker, tmp_path: Path
 ) -> None:
-    topic = topics.alert("parks", SITE, "roadmap_drift")
-    cleaner = connect(broker.port, "svc-alerts", broker.password("svc-alerts"))
-    cleaner.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    cleaner.close()
-    viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-    viewer.client.subscribe(topic, qos=1)
     park = park_with(drift={"windows": ["trailing_7d"], "for_s": 0})
-    with alert_db(database_factory, park) as (settings, engine):
+    with alert_db(database_factory, park) as (settings, engine), drift_viewer(broker) as viewer:
         set_level(engine, 2.0, datetime.now(UTC))
         assert settings.db_password is not None
         env = {
@@ -80,7 +72,6 @@ def test_two_services_at_once(
                 proc.send_signal(signal.SIGTERM)
             assert [proc.wait(timeout=30) for proc in procs] == [0, 0]
         finally:
-            viewer.close()
             for proc in procs:
                 if proc.poll() is None:
                     proc.kill()

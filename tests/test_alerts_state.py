@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from alerts.evaluate import evaluate
 from alerts.state import AckOutcome, acknowledge
@@ -150,16 +150,21 @@ def test_silent_meter_fires_and_resolves_when_it_reports_again(db: Engine) -> No
     assert events(db, alert_id) == ["firing", "resolved"]
 
 
+def _reset_found(conn: Connection, at: datetime, found: datetime) -> None:
+    """A counter reset of the site's meter at `at`, which the engine found at `found`."""
+    conn.execute(
+        text(
+            "INSERT INTO data_quality_events (meter_id, ts, kind, detected_at) "
+            "VALUES ('ALR-M1', :ts, 'reset', :found)"
+        ),
+        {"ts": at, "found": found},
+    )
+
+
 def test_data_quality_resets_and_quarantine_rate(db: Engine) -> None:
     with db.begin() as conn:
         for h in range(3):
-            conn.execute(
-                text(
-                    "INSERT INTO data_quality_events (meter_id, ts, kind, detected_at) "
-                    "VALUES ('ALR-M1', :ts, 'reset', :ts)"
-                ),
-                {"ts": T0 - timedelta(hours=h + 1)},
-            )
+            _reset_found(conn, T0 - timedelta(hours=h + 1), T0 - timedelta(hours=h + 1))
         for n in range(6):
             conn.execute(
                 text(
@@ -181,13 +186,7 @@ def test_data_quality_counts_events_by_when_they_were_detected(db: Engine) -> No
     """Three resets in a backfill of last month, found now: they alert now, not never."""
     with db.begin() as conn:
         for h in range(3):
-            conn.execute(
-                text(
-                    "INSERT INTO data_quality_events (meter_id, ts, kind, detected_at) "
-                    "VALUES ('ALR-M1', :ts, 'reset', :found)"
-                ),
-                {"ts": T0 - timedelta(days=30, hours=h), "found": T0 - timedelta(minutes=h + 1)},
-            )
+            _reset_found(conn, T0 - timedelta(days=30, hours=h), T0 - timedelta(minutes=h + 1))
     evaluate(db, T0)
     assert f"{SITE}/resets" in {a[2] for a in open_alerts(db, "data_quality")}
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from tests.api_support import T0, ApiEnv, bearer
-from tests.conftest import Broker, free_port
+from tests.kit.broker import Broker, free_port
 
 DAY = "start=2025-06-01T07:00:00%2B07:00&end=2025-06-03T00:00:00Z"
 

@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from contextlib import closing
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from alerts.evaluate import evaluate
 from alerts.outbox import Notifier, drain
 from api.app import create_app
 from api.auth import Role, create_key
-from core import topics
 from core.settings import Settings
 from tests import test_alerts_notify as peers
-from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
+from tests.alerts_harness import (
+    alert_db,
+    drift_viewer,
+    fire_drift,
+    open_alerts,
+    park_with,
+)
 from tests.api_support import bearer
-from tests.conftest import Broker
-from tests.mqtt import connect
+from tests.kit.broker import Broker
 
 alertmanager = peers.alertmanager  # the real Alertmanager fixture of the alert tests
 
@@ -29,21 +32,12 @@ alertmanager = peers.alertmanager  # the real Alertmanager fixture of the alert 
 def test_api_ack_reaches_mqtt_webhook_and_alertmanager(
     database_factory: Callable[[], Settings], broker: Broker, alertmanager: str
 ) -> None:
-    receiver = peers.Receiver(fail_first=0)
-    topic = topics.alert("parks", SITE, "roadmap_drift")
-    cleaner = connect(broker.port, "svc-alerts", broker.password("svc-alerts"))
-    cleaner.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    cleaner.close()  # other tests leave a retained message on the same topic
-    viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-    viewer.client.subscribe(topic, qos=1)
-    park = park_with(webhooks=[{"name": "ops", "url": receiver.url}])
-    try:
+    with closing(peers.Receiver(fail_first=0)) as receiver, drift_viewer(broker) as viewer:
+        park = park_with(webhooks=[{"name": "ops", "url": receiver.url}])
         with alert_db(database_factory, park) as (base, engine):
             settings = peers._settings(base, broker, alerts_alertmanager_url=alertmanager)
             notifier = Notifier(settings, peers.SECRET)
-            set_level(engine, 2.0, T0 + timedelta(days=1))
-            evaluate(engine, T0)
-            evaluate(engine, T0 + timedelta(hours=1))
+            fire_drift(engine)
             [(alert_id, *_)] = open_alerts(engine, "roadmap_drift")
             drain(engine, notifier)
             with engine.begin() as conn:
@@ -66,9 +60,6 @@ def test_api_ack_reaches_mqtt_webhook_and_alertmanager(
                 ).all()
             [shown] = peers._active_in(alertmanager)
         seen = [json.loads(viewer.messages.get(timeout=10).payload) for _ in range(2)]
-    finally:
-        viewer.close()
-        receiver.close()
     assert sorted(delivered) == [("alertmanager", 1), ("mqtt", 1), ("webhook", 1)]
     hooks = [json.loads(body) for _, body, _ in receiver.accepted]
     assert [h["event"] for h in hooks] == ["firing", "acknowledged"]

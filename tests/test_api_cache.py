@@ -4,6 +4,7 @@ the engine restates hours, or any row of a day changes, the answer is the table'
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -46,12 +47,9 @@ def test_cache_follows_every_change(client: TestClient, api_env: ApiEnv) -> None
     assert _answer(client, api_env) == first
     assert cache.hits >= 2  # the two full days came from the cache the second time
     # Late readings: the engine restates hours of the first day.
-    writer = BatchWriter(api_env.settings.libpq_url)
-    try:
+    with closing(BatchWriter(api_env.settings.libpq_url)) as writer:
         late = [Reading("NCK-STL1-E-01", T0 + timedelta(hours=10, minutes=7), 1000.0 + 300 * 41.5)]
         writer.write([Message("parks/NCK/meters/NCK-STL1-E-01", b"", Parsed("NCK", late))])
-    finally:
-        writer.close()
     refresh_until_clean(api_env.engine)
     second = _answer(client, api_env)
     assert second == _uncached(api_env)

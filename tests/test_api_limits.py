@@ -22,10 +22,12 @@ from sqlalchemy import text
 from api.app import create_app
 from api.auth import Role, create_key, new_token
 from api.throttle import AuthThrottle
-from bench.stack.processes import RssSampler, rss_kib, wait_http_ok
+from bench.stack.processes import RssSampler, rss_kib
 from core.settings import Environment, Settings, key_weakness
 from tests.api_support import ApiEnv, bearer
-from tests.conftest import ROOT, free_port
+from tests.kit.broker import free_port
+from tests.kit.paths import ROOT
+from tests.kit.serving import serving_process
 
 MB = 1024 * 1024
 REPLACEMENT = "/v1/meters/NCK-STL1-E-01/replacements"
@@ -50,17 +52,13 @@ def server(api_env: ApiEnv) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         "EMISSIONS_DB_PASSWORD": password.get_secret_value() if password else "",
         "EMISSIONS_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
+    with serving_process(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port), "--no-access-log"],
+        f"http://127.0.0.1:{port}/healthz",
         cwd=ROOT,
         env=env,
-    )
-    try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc)
+    ) as proc:
         yield port, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _push(port: int, head: bytes, chunks: Iterator[bytes]) -> tuple[bytes, int]:

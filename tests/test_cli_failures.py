@@ -18,7 +18,7 @@ from sqlalchemy import create_engine
 
 from core import migrate
 from core.settings import Settings
-from tests.conftest import Broker, free_port
+from tests.kit.broker import Broker, free_port
 
 EMISSIONS = Path(sys.executable).parent / "emissions"
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,16 +14,20 @@ from playwright.sync_api import expect
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from alerts.evaluate import evaluate
 from alerts.outbox import Notifier, drain
 from api.auth import Role
 from api.console.users import create_user
-from core import topics
 from core.settings import Settings
-from tests.alerts_harness import SITE, T0, alert_db, open_alerts, park_with, set_level
-from tests.conftest import Broker
+from tests.alerts_harness import (
+    SITE,
+    alert_db,
+    drift_viewer,
+    fire_drift,
+    open_alerts,
+    park_with,
+)
 from tests.console_support import CHROMIUM, PASSWORD, browser, console_settings, serve, sign_in
-from tests.mqtt import connect
+from tests.kit.broker import Broker
 from tests.test_alerts_notify import Receiver
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
@@ -32,15 +36,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 def test_console_acknowledgement_reaches_the_alert_topic_and_a_webhook(
     database_factory: Callable[[], Settings], broker: Broker, tmp_path: Path
 ) -> None:
-    receiver = Receiver(fail_first=0)
-    topic = topics.alert("parks", SITE, "roadmap_drift")
-    cleaner = connect(broker.port, "svc-alerts", broker.password("svc-alerts"))
-    cleaner.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    cleaner.close()  # other tests may have left a retained message on the topic
-    viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-    viewer.client.subscribe(topic, qos=1)
-    park = park_with(webhooks=[{"name": "ops", "url": receiver.url}])
-    try:
+    with closing(Receiver(fail_first=0)) as receiver, drift_viewer(broker) as viewer:
+        park = park_with(webhooks=[{"name": "ops", "url": receiver.url}])
         with alert_db(database_factory, park) as (base, engine):
             settings = console_settings(base, tmp_path).model_copy(
                 update={
@@ -51,9 +48,7 @@ def test_console_acknowledgement_reaches_the_alert_topic_and_a_webhook(
                 }
             )
             notifier = Notifier(settings)
-            set_level(engine, 2.0, T0 + timedelta(days=1))
-            evaluate(engine, T0)
-            evaluate(engine, T0 + timedelta(hours=1))
+            fire_drift(engine)
             [(alert_id, *_)] = open_alerts(engine, "roadmap_drift")
             drain(engine, notifier)  # the firing notification
             with engine.begin() as conn:
@@ -71,9 +66,6 @@ def test_console_acknowledgement_reaches_the_alert_topic_and_a_webhook(
                     text("SELECT acknowledged_by FROM alerts WHERE id = :i"), {"i": alert_id}
                 ).scalar_one()
         seen = [json.loads(viewer.messages.get(timeout=10).payload) for _ in range(2)]
-    finally:
-        viewer.close()
-        receiver.close()
     assert by == "user:ops-admin"
     assert [m["change"]["event"] for m in seen] == ["firing", "acknowledged"]
     hooks = [json.loads(body) for _, body, _ in receiver.accepted]

@@ -7,15 +7,16 @@ import math
 import random
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 
-from core import migrate
 from core.emissions.counters import Reading, Replacement, counter_intervals
 from core.emissions.delta import delta_intervals
 from core.emissions.hourly import hourly_consumption
@@ -31,6 +32,7 @@ from engine.service import refresh_pass, refresh_until_clean
 from ingest.parse import Parsed
 from ingest.parse import Reading as InReading
 from ingest.writer import BatchWriter, Message
+from tests.kit.database import park_database
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -123,16 +125,12 @@ PARK: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def stack(database_factory: Callable[[], Settings]) -> Iterator[tuple[Engine, BatchWriter]]:
-    settings_ = database_factory()
-    engine = create_engine(settings_.database_url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        apply_park(conn, parse_park(PARK))
-    writer = BatchWriter(settings_.libpq_url)
-    yield engine, writer
-    writer.close()
-    engine.dispose()
+def store(database_factory: Callable[[], Settings]) -> Iterator[tuple[Engine, BatchWriter]]:
+    with (
+        park_database(database_factory, parse_park(PARK)) as (settings_, engine),
+        closing(BatchWriter(settings_.libpq_url)) as writer,
+    ):
+        yield engine, writer
 
 
 def _reset(engine: Engine) -> None:
@@ -145,9 +143,25 @@ def _reset(engine: Engine) -> None:
         )
 
 
+@pytest.fixture
+def fresh(store: tuple[Engine, BatchWriter]) -> tuple[Engine, BatchWriter]:
+    """The module's store, emptied for this test."""
+    _reset(store[0])
+    return store
+
+
 def _store(writer: BatchWriter, meter: str, readings: list[tuple[datetime, float]]) -> None:
     parsed = Parsed("S", readings=[InReading(meter, ts, v) for ts, v in readings])
     writer.write([Message("t", b"", parsed)])
+
+
+def _store_and_refresh(
+    store: tuple[Engine, BatchWriter], meter: str, readings: list[tuple[datetime, float]]
+) -> None:
+    """Readings stored as ingest would store them, then the engine run until clean."""
+    engine, writer = store
+    _store(writer, meter, readings)
+    refresh_until_clean(engine)
 
 
 def _stored(conn: Connection, meter: str) -> dict[datetime, tuple[float, float, bool]]:
@@ -273,65 +287,62 @@ def _counter_values(steps: list[tuple[int, float]]) -> list[tuple[datetime, floa
     return out
 
 
-@settings(
-    max_examples=100,
+# The examples share the module's `store` (each resets it first), may be slow, and one
+# test also takes `monkeypatch`: all as intended.
+_ON_THE_STORE = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(
-    steps=counter_streams,
-    seed=st.integers(0, 2**32),
-    refresh_every=st.integers(1, 5),
-    shuffle=st.booleans(),
-)
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    """One counter's readings and how they reach the store: in which order, in how
+    many batches between refreshes."""
+
+    steps: list[tuple[int, float]]
+    seed: int
+    refresh_every: int
+    shuffle: bool
+
+
+def _arrivals(refresh_at_most: int) -> st.SearchStrategy[_Arrival]:
+    return st.builds(
+        _Arrival,
+        steps=counter_streams,
+        seed=st.integers(0, 2**32),
+        refresh_every=st.integers(1, refresh_at_most),
+        shuffle=st.booleans(),
+    )
+
+
+@settings(_ON_THE_STORE, max_examples=100)
+@given(arrival=_arrivals(refresh_at_most=5))
 def test_incremental_hours_equal_full_recomputation(
-    stack: tuple[Engine, BatchWriter],
-    steps: list[tuple[int, float]],
-    seed: int,
-    refresh_every: int,
-    shuffle: bool,
+    store: tuple[Engine, BatchWriter], arrival: _Arrival
 ) -> None:
-    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+    _check_incremental(store, arrival)
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    steps=counter_streams,
-    seed=st.integers(0, 2**32),
-    refresh_every=st.integers(1, 3),
-    shuffle=st.booleans(),
-)
+@settings(_ON_THE_STORE, max_examples=30)
+@given(arrival=_arrivals(refresh_at_most=3))
 def test_a_prefetch_too_small_falls_back_to_queries_and_stays_exact(
-    stack: tuple[Engine, BatchWriter],
-    monkeypatch: pytest.MonkeyPatch,
-    steps: list[tuple[int, float]],
-    seed: int,
-    refresh_every: int,
-    shuffle: bool,
+    store: tuple[Engine, BatchWriter], monkeypatch: pytest.MonkeyPatch, arrival: _Arrival
 ) -> None:
     """One reading before each meter's dirty point and nothing after its dirty
     hours: the window logic's questions mostly reach outside the batch's cache."""
     monkeypatch.setattr(reads, "BEFORE", 1)
     monkeypatch.setattr(reads, "AFTER", timedelta(0))
-    _check_incremental(stack, steps, seed, refresh_every, shuffle)
+    _check_incremental(store, arrival)
 
 
-def _check_incremental(
-    stack: tuple[Engine, BatchWriter],
-    steps: list[tuple[int, float]],
-    seed: int,
-    refresh_every: int,
-    shuffle: bool,
-) -> None:
-    engine, writer = stack
+def _check_incremental(store: tuple[Engine, BatchWriter], arrival: _Arrival) -> None:
+    engine, writer = store
     _reset(engine)
-    readings = _counter_values(steps)
-    rng = random.Random(seed)
-    if shuffle:
+    readings = _counter_values(arrival.steps)
+    rng = random.Random(arrival.seed)
+    refresh_every = arrival.refresh_every
+    if arrival.shuffle:
         rng.shuffle(readings)  # any order: late and out-of-order arrivals
     else:  # mostly appends (the real-time case), with a few late readings
         for _ in range(len(readings) // 10):
@@ -369,18 +380,14 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
         return {k: sorted(tuple(r) for r in conn.execute(text(q))) for k, q in queries.items()}
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(_ON_THE_STORE, max_examples=40)
 @given(
     streams=st.lists(counter_streams, min_size=4, max_size=4),
     seed=st.integers(0, 2**32),
     batch_meters=st.integers(2, 6),
 )
 def test_a_batch_of_meters_writes_what_one_meter_at_a_time_writes(
-    stack: tuple[Engine, BatchWriter],
+    store: tuple[Engine, BatchWriter],
     streams: list[list[tuple[int, float]]],
     seed: int,
     batch_meters: int,
@@ -388,7 +395,7 @@ def test_a_batch_of_meters_writes_what_one_meter_at_a_time_writes(
     """Four counters (one a sub-meter, one solar) and a delta meter, stored in random
     rounds with late readings, refreshed after each round one meter per transaction
     and then again in batches: the same hour rows, events, watermarks and totals."""
-    engine, writer = stack
+    engine, writer = store
     rng = random.Random(seed)
     meters: dict[str, list[tuple[datetime, float]]] = {
         meter: _counter_values(steps)
@@ -420,10 +427,9 @@ def test_a_batch_of_meters_writes_what_one_meter_at_a_time_writes(
 
 
 def test_monotonic_counter_hours_sum_to_last_minus_first(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     rng = random.Random(7)
     t, v, readings = T0, 0.0, []
     for _ in range(400):
@@ -433,8 +439,7 @@ def test_monotonic_counter_hours_sum_to_last_minus_first(
     shuffled = readings[:]
     rng.shuffle(shuffled)
     for i in range(0, len(shuffled), 37):
-        _store(writer, "MWH", shuffled[i : i + 37])
-        refresh_until_clean(engine)
+        _store_and_refresh(fresh, "MWH", shuffled[i : i + 37])
     with engine.connect() as conn:
         total = conn.execute(
             text("SELECT sum(consumption) FROM hourly_emissions WHERE meter_id = 'MWH'")
@@ -442,16 +447,13 @@ def test_monotonic_counter_hours_sum_to_last_minus_first(
     assert math.isclose(total, readings[-1][1] - readings[0][1], rel_tol=1e-9)
 
 
-def test_glitch_to_zero_makes_no_spike_and_is_recorded(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
-    _store(writer, "C", [(T0, 100.0), (T0 + timedelta(minutes=30), 0.0)])
-    refresh_until_clean(engine)
+def test_glitch_to_zero_makes_no_spike_and_is_recorded(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine = fresh[0]
+    _store_and_refresh(fresh, "C", [(T0, 100.0), (T0 + timedelta(minutes=30), 0.0)])
     with engine.connect() as conn:
         # A dip with no successor yet counts as a reset (consumption 0 -> value 0).
         assert _stored(conn, "C")[T0][0] == 0.0
-    _store(writer, "C", [(T0 + timedelta(minutes=60), 110.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "C", [(T0 + timedelta(minutes=60), 110.0)])
     with engine.connect() as conn:
         hours = _stored(conn, "C")
         events = conn.execute(
@@ -462,15 +464,13 @@ def test_glitch_to_zero_makes_no_spike_and_is_recorded(stack: tuple[Engine, Batc
 
 
 def test_interval_across_the_2023_factor_change_in_hanoi_time(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
     """2022-12-31T23:00+07:00 .. 2023-01-01T01:00+07:00 is 16:00Z .. 18:00Z; the 2023
     grid factor applies from 17:00Z (midnight in Asia/Ho_Chi_Minh)."""
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     t0 = datetime.fromisoformat("2022-12-31T23:00:00+07:00")
-    _store(writer, "MWH", [(t0, 10.0), (t0 + timedelta(hours=2), 10.1)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "MWH", [(t0, 10.0), (t0 + timedelta(hours=2), 10.1)])
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -490,12 +490,10 @@ def test_interval_across_the_2023_factor_change_in_hanoi_time(
     assert math.isclose(rows[1].co2e_kg, 50 * 0.6592, rel_tol=1e-9)
 
 
-def test_delta_meter_spreads_over_its_interval(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
+def test_delta_meter_spreads_over_its_interval(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine = fresh[0]
     # 900 L ending at 01:05Z covers 00:50..01:05: 10 minutes in hour 00, 5 in hour 01.
-    _store(writer, "D", [(T0 + timedelta(hours=1, minutes=5), 900.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "D", [(T0 + timedelta(hours=1, minutes=5), 900.0)])
     with engine.connect() as conn:
         hours = _stored(conn, "D")
     assert math.isclose(hours[T0][0], 600.0) and math.isclose(
@@ -504,11 +502,9 @@ def test_delta_meter_spreads_over_its_interval(stack: tuple[Engine, BatchWriter]
     assert math.isclose(hours[T0][1], 0.6 * 0.17088)
 
 
-def test_solar_is_avoided_never_negative(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
-    _store(writer, "PV", [(T0, 0.0), (T0 + timedelta(hours=1), 40.0)])
-    refresh_until_clean(engine)
+def test_solar_is_avoided_never_negative(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine = fresh[0]
+    _store_and_refresh(fresh, "PV", [(T0, 0.0), (T0 + timedelta(hours=1), 40.0)])
     with engine.connect() as conn:
         row = conn.execute(
             text(
@@ -520,13 +516,11 @@ def test_solar_is_avoided_never_negative(stack: tuple[Engine, BatchWriter]) -> N
 
 
 def test_new_factor_value_restates_exactly_the_hours_it_covers(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     start = datetime(2023, 12, 31, 12, tzinfo=UTC)
-    _store(writer, "C", [(start + timedelta(hours=i), 10.0 * i) for i in range(25)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "C", [(start + timedelta(hours=i), 10.0 * i) for i in range(25)])
     with engine.connect() as conn:
         before = _stored(conn, "C")
     data = parse_park(PARK).model_dump(mode="json")
@@ -559,7 +553,7 @@ def test_new_factor_value_restates_exactly_the_hours_it_covers(
     ],
 )
 def test_a_mark_restamped_during_a_batch_loses_nothing(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
     monkeypatch: pytest.MonkeyPatch,
     arrives: timedelta,
     advanced: bool,
@@ -568,10 +562,8 @@ def test_a_mark_restamped_during_a_batch_loses_nothing(
     its marks. The mark survives; its min_ts moves past the new watermark only when
     that reading came after it (so the next pass appends), and either way the
     hours end equal to a full recomputation."""
-    engine, writer = stack
-    _reset(engine)
-    _store(writer, "C", [(T0, 10.0), (T0 + timedelta(minutes=10), 20.0)])
-    refresh_until_clean(engine)
+    engine, writer = fresh
+    _store_and_refresh(fresh, "C", [(T0, 10.0), (T0 + timedelta(minutes=10), 20.0)])
     _store(writer, "C", [(T0 + timedelta(minutes=20), 30.0), (T0 + timedelta(minutes=40), 50.0)])
     original = queue.delete_marks
 
@@ -599,9 +591,8 @@ def test_a_mark_restamped_during_a_batch_loses_nothing(
         _assert_totals_match_meter_hours(conn)
 
 
-def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWriter]) -> None:
-    engine, writer = stack
-    _reset(engine)
+def test_two_engines_at_once_give_the_same_hours(fresh: tuple[Engine, BatchWriter]) -> None:
+    engine, writer = fresh
     rng = random.Random(3)
     readings = _counter_values([(rng.randint(1, 90), rng.random() * 20) for _ in range(300)])
     rng.shuffle(readings)
@@ -632,10 +623,9 @@ def test_two_engines_at_once_give_the_same_hours(stack: tuple[Engine, BatchWrite
 
 
 def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine, writer = fresh
     for meter, start, end in (("C", 10.0, 30.0), ("MWH", 1.0, 1.5), ("SUB", 0.0, 5000.0)):
         _store(writer, meter, [(T0, start), (T0 + timedelta(minutes=30), end)])
     refresh_until_clean(engine)
@@ -653,11 +643,9 @@ def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
     # changes no total and bumps nothing.
     assert _day_versions(engine) == {(T0, "S"): 1}
     _store(writer, "C", [(T0 + timedelta(days=1, minutes=5), 40.0)])
-    _store(writer, "SUB", [(T0 + timedelta(minutes=45), 6000.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "SUB", [(T0 + timedelta(minutes=45), 6000.0)])
     assert _day_versions(engine) == {(T0, "S"): 2, (T0 + timedelta(days=1), "S"): 1}
-    _store(writer, "SUB", [(T0 + timedelta(minutes=50), 6500.0)])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "SUB", [(T0 + timedelta(minutes=50), 6500.0)])
     assert _day_versions(engine) == {(T0, "S"): 2, (T0 + timedelta(days=1), "S"): 1}
 
 
@@ -668,13 +656,11 @@ def _day_versions(engine: Engine) -> dict[tuple[datetime, str], int]:
 
 
 def test_recorded_replacement_restates_the_hours_across_it(
-    stack: tuple[Engine, BatchWriter],
+    fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    engine, writer = stack
-    _reset(engine)
+    engine = fresh[0]
     readings = [(0, 100.0), (20, 150.0), (40, 10.0), (60, 30.0)]
-    _store(writer, "C", [(T0 + timedelta(minutes=m), v) for m, v in readings])
-    refresh_until_clean(engine)
+    _store_and_refresh(fresh, "C", [(T0 + timedelta(minutes=m), v) for m, v in readings])
     with engine.connect() as conn:
         assert _stored(conn, "C")[T0][0] == 80.0  # 150 -> 10 reads as a reset: 50 + 10 + 20
     swap = Replacement(T0 + timedelta(minutes=30), 160.0, 0.0)

@@ -18,9 +18,12 @@ from core.emissions.counters import Reading, counter_intervals
 from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, free_port
-from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
-from tests.mqtt import connect
+from tests.ingest_harness import gateway, publish_all
+from tests.kit.broker import Broker, free_port
+from tests.kit.ingest import running_ingest
+from tests.kit.mqtt import subscribed
+from tests.kit.paths import ROOT
+from tests.kit.serving import running_process
 
 
 def _env(settings: Settings, broker: Broker, user: str) -> dict[str, str]:
@@ -44,15 +47,14 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
     meter = meters[0]
     now = datetime.now(UTC).replace(microsecond=0)
     points = [(now - timedelta(minutes=90 - 5 * i), 1000.0 + 7.5 * i) for i in range(19)]
-    forget_session(broker, "svc-ingest-3")
-    ingest = IngestProcess(settings, broker, user="svc-ingest-3")
-    ingest.start()
-    engine_proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "engine", "run", "--health-port", str(free_port())],
-        cwd=ROOT,
-        env=_env(settings, broker, "svc-engine"),
-    )
-    try:
+    with (
+        running_ingest(settings, broker, "svc-ingest-3"),
+        running_process(
+            [sys.executable, "-m", "cli", "engine", "run", "--health-port", str(free_port())],
+            cwd=ROOT,
+            env=_env(settings, broker, "svc-engine"),
+        ),
+    ):
         items = [{"meter": meter, "ts": ts.isoformat(), "value": v} for ts, v in points]
         publish_all(
             broker,
@@ -86,9 +88,7 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
                 ),
                 {"m": meter, "t": now - timedelta(hours=2)},
             ).scalar_one()
-        viewer = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-        try:
-            viewer.client.subscribe(topics.live("parks", "DVU"), qos=1)
+        with subscribed(broker, "svc-viewer", "parks/DVU/emissions/live") as viewer:
             message = viewer.messages.get(timeout=20)
             # The retained rate may predate the last refresh: the engine republishes
             # every pass, so wait for one that prices the stored hours.
@@ -101,8 +101,6 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
                 ):
                     break
                 message = viewer.messages.get(timeout=20)
-        finally:
-            viewer.close()
         # The first message was live if the engine had not yet published a rate for
         # the site when we subscribed; one has been published now, so a later
         # subscriber (the same user: it takes over the client id) finds it retained.
@@ -111,19 +109,11 @@ def test_ingest_and_engine_together_publish_hours_and_the_live_rate(
         assert set(live["by_enterprise"]) == {"DVU-E1"}
         assert want > 0
         assert live["co2e_kg_per_h"] == pytest.approx(want, abs=2e-3)
-    finally:
-        engine_proc.terminate()
-        engine_proc.wait(timeout=20)
-        ingest.stop()
 
 
 def _assert_retained(broker: Broker, topic: str) -> None:
-    late = connect(broker.port, "svc-viewer", broker.password("svc-viewer"))
-    try:
-        late.client.subscribe(topic, qos=1)
+    with subscribed(broker, "svc-viewer", topic) as late:
         assert late.messages.get(timeout=20).retain
-    finally:
-        late.close()
 
 
 def _live_rate(amounts: dict[datetime, float], factor: float, at: datetime) -> float:

@@ -5,17 +5,17 @@ and confirmed by the service's committed position."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-import pytest
 from sqlalchemy import Engine, text
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, start_broker
-from tests.ingest_harness import BASE_TS, IngestProcess, count, forget_session, gateway
+from tests.ingest_harness import BASE_TS, count, gateway
+from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
+from tests.kit.paths import ROOT
 
 
 def _example() -> ModuleType:
@@ -27,40 +27,31 @@ def _example() -> ModuleType:
     return module
 
 
-@pytest.fixture
-def own_broker(test_park: Park) -> Iterator[Broker]:
-    b = start_broker(test_park)
-    yield b
-    b.stop()
-
-
 def test_example_client_delivers_everything_once_through_a_broker_crash(
     park_db: tuple[Settings, Engine], own_broker: Broker, test_park: Park, tmp_path: Path
 ) -> None:
     settings, engine = park_db
     gw, meters = gateway(test_park, site_id="DVU", index=3)
-    forget_session(own_broker, "svc-ingest-3")
-    ingest = IngestProcess(settings, own_broker, user="svc-ingest-3")
-    ingest.start()
-    client = _example().GatewayClient(
-        "127.0.0.1", own_broker.port, "DVU", gw, own_broker.password(gw),
-        str(tmp_path / "buffer.sqlite"), resend_s=2.0,
-    )  # fmt: skip
     start = int(BASE_TS.timestamp())
-    try:
-        for n in range(40):
-            if n == 10:
-                ingest.stop()  # a backlog builds up in the broker ...
-            if n == 20:
-                assert client.waiting() >= 10  # in flight: sent, not confirmed
-                own_broker.kill9()  # ... and dies with it
-                own_broker.start()
-                ingest.start()
-            client.send([{"meter": m, "ts": start + 60 * n, "value": float(n)} for m in meters])
-        assert client.wait_all_committed(timeout=90), f"{client.waiting()} never confirmed"
-    finally:
-        client.close()
-        ingest.stop()
+    with running_ingest(settings, own_broker, "svc-ingest-3") as ingest:
+        client = _example().GatewayClient(
+            "127.0.0.1", own_broker.port, "DVU", gw, own_broker.password(gw),
+            str(tmp_path / "buffer.sqlite"), resend_s=2.0,
+        )  # fmt: skip
+        try:
+            for n in range(40):
+                if n == 10:
+                    ingest.stop()  # a backlog builds up in the broker ...
+                if n == 20:
+                    assert client.waiting() >= 10  # in flight: sent, not confirmed
+                    own_broker.kill9()  # ... and dies with it
+                    own_broker.start()
+                    ingest.start()
+                readings = [{"meter": m, "ts": start + 60 * n, "value": float(n)} for m in meters]
+                client.send(readings)
+            assert client.wait_all_committed(timeout=90), f"{client.waiting()} never confirmed"
+        finally:
+            client.close()
     with engine.connect() as conn:
         stored, distinct = conn.execute(
             text("SELECT count(*), count(DISTINCT (meter_id, ts)) FROM readings")

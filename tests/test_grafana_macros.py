@@ -10,6 +10,7 @@ import pytest
 from core.emissions.hours import HOUR
 from tests.grafana_macros import (
     MacroError,
+    TimeRange,
     Variable,
     expand,
     expand_macros,
@@ -108,7 +109,7 @@ def test_template_variables_are_formatted_like_the_sql_data_sources() -> None:
         "WHERE s = '$site' AND n = '${name}' AND k IN ($kind) AND o IN ([[one]]) "
         "AND r = '${kind:raw}' AND q IN (${site:sqlstring}) AND t = $__timeFilter(x) $unknown"
     )
-    assert interpolate_variables(sql, variables, FROM, TO, HOUR) == (
+    assert interpolate_variables(sql, variables, TimeRange(FROM, TO, HOUR)) == (
         "WHERE s = 'NCK' AND n = 'O''Brien' AND k IN ('electricity','water') AND o IN ('lpg') "
         "AND r = 'electricity,water' AND q IN ('NCK') AND t = $__timeFilter(x) $unknown"
     )
@@ -116,6 +117,7 @@ def test_template_variables_are_formatted_like_the_sql_data_sources() -> None:
 
 def test_browser_stage_runs_before_the_macros() -> None:
     sql = "SELECT $__timeGroupAlias(hour, $__interval) FROM t WHERE site = '$site'"
-    assert expand(sql, {"site": Variable("NCK")}, FROM, TO, timedelta(days=1)) == (
+    time = TimeRange(FROM, TO, timedelta(days=1))
+    assert expand(sql, {"site": Variable("NCK")}, time) == (
         "SELECT time_bucket('86400.000s',hour) AS \"time\" FROM t WHERE site = 'NCK'"
     )

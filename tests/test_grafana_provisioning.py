@@ -13,7 +13,8 @@ import typer
 import yaml
 
 from cli.main import app
-from tests.grafana_support import DASHBOARDS, GRAFANA, ROOT
+from tests.grafana_support import DASHBOARDS, GRAFANA
+from tests.kit.paths import ROOT
 
 COMPOSE = ROOT / "compose.yaml"
 

@@ -10,15 +10,15 @@ from sqlalchemy import Engine
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import Broker
 from tests.ingest_harness import (
     IngestProcess,
-    forget_session,
     gateway,
     publish_all,
     single_messages,
     wait_for_count,
 )
+from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
 
 
 def _messages_received(proc: IngestProcess) -> float:
@@ -31,22 +31,14 @@ def test_acknowledged_messages_are_not_delivered_again_after_a_restart(
 ) -> None:
     settings, engine = park_db
     _, meters = gateway(test_park)
-    user = "svc-ingest-2"
-    forget_session(broker, user)
-    proc = IngestProcess(settings, broker, user=user)
-    proc.start()
-    try:
+    with running_ingest(settings, broker, "svc-ingest-2") as proc:
         # Meter topics are published by the meter's gateway user.
         gw, _ = gateway(test_park)
         publish_all(broker, gw, list(single_messages("NCK", meters, 3000)))
         assert wait_for_count(engine, 3000) == 3000
-    finally:
         proc.stop()  # graceful: the last batch is committed and acknowledged
-    proc.start()
-    try:
+        proc.start()
         publish_all(broker, gw, list(single_messages("NCK", meters, 1, start=3000)))
         assert wait_for_count(engine, 3001) == 3001
         # Only the new message arrived: nothing stored and acked before came back.
         assert _messages_received(proc) == 1.0
-    finally:
-        proc.stop()

@@ -14,20 +14,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from core import topics
 from core.park.models import Park
 from core.settings import Settings
 from ingest.parse import Position, Reason, parse_message
 from ingest.positions import advance, arrivals
 from tests import mqtt as test_mqtt
-from tests.conftest import Broker
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
     count,
-    forget_session,
     gateway,
 )
+from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
+from tests.kit.mqtt import subscribed
 
 USER = "svc-ingest-4"
 
@@ -59,12 +59,8 @@ def test_arrivals_are_grouped_by_site_gateway_and_epoch() -> None:
 
 @pytest.fixture
 def ingest(park_db: tuple[Settings, Engine], broker: Broker) -> Iterator[IngestProcess]:
-    settings, _ = park_db
-    forget_session(broker, USER)
-    proc = IngestProcess(settings, broker, user=USER)
-    proc.start()
-    yield proc
-    proc.stop()
+    with running_ingest(park_db[0], broker, USER) as proc:
+        yield proc
 
 
 def _batch(meters: list[str], seq: int, epoch: str, per: int = 50) -> bytes:
@@ -94,10 +90,8 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
 ) -> None:
     _, engine = park_db
     gw, meters = gateway(test_park, index=9)
-    topic = topics.batch("parks", "NCK", gw)
-    watcher = test_mqtt.connect(broker.port, gw, broker.password(gw), client_id=gw)
-    try:
-        watcher.client.subscribe(topics.committed_of(topic), qos=1)
+    topic = f"parks/NCK/gateways/{gw}"
+    with subscribed(broker, gw, f"{topic}/committed", client_id=gw) as watcher:
         watcher.client.publish(topic, _batch(meters, 1, "e1"), qos=1).wait_for_publish(5)
         watcher.client.publish(topic, _batch(meters, 2, "e1"), qos=1).wait_for_publish(5)
         first = _next_committed(watcher)
@@ -119,25 +113,17 @@ def test_committed_follows_the_store_and_waits_for_a_gap(
         watcher.client.publish(topic, _batch(meters, 3, "e1"), qos=1).wait_for_publish(5)
         assert (_next_committed(watcher)["seq"]) == 4
         assert count(engine) == 200
-    finally:
-        watcher.close()
     # Retained: a gateway that connects later reads its position at once.
-    later = test_mqtt.connect(broker.port, gw, broker.password(gw), client_id=gw)
-    try:
-        later.client.subscribe(topics.committed_of(topic), qos=1)
+    with subscribed(broker, gw, f"{topic}/committed", client_id=gw) as later:
         doc = _next_committed(later, timeout=10)
         assert (doc["epoch"], doc["seq"]) == ("e1", 4)
-    finally:
-        later.close()
     # Another gateway may not read it (the ACL's %u pattern), retained or not.
     other, _ = gateway(test_park, site_id="DVU", index=4)
-    spy = test_mqtt.connect(broker.port, other, broker.password(other), client_id=other)
-    try:
-        spy.client.subscribe(topics.committed_of(topic), qos=1)
-        with pytest.raises(queue.Empty):
-            spy.messages.get(timeout=1.0)
-    finally:
-        spy.close()
+    with (
+        subscribed(broker, other, f"{topic}/committed", client_id=other) as spy,
+        pytest.raises(queue.Empty),
+    ):
+        spy.messages.get(timeout=1.0)
 
 
 @pytest.mark.parametrize(

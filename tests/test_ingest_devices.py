@@ -8,20 +8,16 @@ Fixtures and their documentation pages: tests/device_fixtures.py.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from core import migrate
 from core.park.models import Park
-from core.park.repository import apply_park
 from core.settings import Settings
-from tests.conftest import Broker, start_broker
 from tests.device_fixtures import (
     CHIRPSTACK_APP,
     CHIRPSTACK_UP,
@@ -36,7 +32,10 @@ from tests.device_fixtures import (
     device_park,
     encode,
 )
-from tests.ingest_harness import IngestProcess, forget_session, publish_all, wait_for_count
+from tests.ingest_harness import IngestProcess, publish_all, wait_for_count
+from tests.kit.broker import Broker, running_broker
+from tests.kit.database import park_database
+from tests.kit.ingest import running_ingest
 
 LORA_TOPIC = f"application/{CHIRPSTACK_APP}/device/0101010101010101/event/up"
 FOREIGN_TOPIC = f"application/{CHIRPSTACK_APP}/device/0202020202020202/event/up"
@@ -74,22 +73,12 @@ class Env:
 @pytest.fixture(scope="module")
 def env(database_factory: Callable[[], Settings], test_park: Park) -> Iterator[Env]:
     park = device_park(test_park)
-    settings = database_factory()
-    engine = create_engine(settings.database_url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        apply_park(conn, park)
-    broker = start_broker(park)
-    forget_session(broker, "svc-ingest-1")
-    ingest = IngestProcess(settings, broker)
-    ingest.start()
-    try:
+    with (
+        park_database(database_factory, park) as (settings, engine),
+        running_broker(park) as broker,
+        running_ingest(settings, broker) as ingest,
+    ):
         yield Env(engine, broker, ingest)
-    finally:
-        ingest.stop()
-        broker.stop()
-        shutil.rmtree(broker.config_dir.parent, ignore_errors=True)
-        engine.dispose()
 
 
 def _until(condition: Callable[[], bool], timeout: float = 30) -> bool:

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from core import migrate, topics
+from core import topics
 from core.park.models import Park
-from core.park.repository import apply_park
 from core.settings import Settings
 from ingest.parse import MeterInfo, parse_message
-from tests.conftest import Broker
-from tests.ingest_harness import IngestProcess, forget_session, gateway, publish_all
+from tests.ingest_harness import IngestProcess, gateway, publish_all
+from tests.kit.broker import Broker
+from tests.kit.database import park_database
+from tests.kit.ingest import running_ingest
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -49,17 +50,11 @@ payloads = st.one_of(
 def fuzz_stack(
     database_factory: Callable[[], Settings], test_park: Park, broker: Broker
 ) -> Iterator[tuple[Engine, IngestProcess]]:
-    settings_ = database_factory()
-    engine = create_engine(settings_.database_url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        apply_park(conn, test_park)
-    forget_session(broker, "svc-ingest-4")
-    proc = IngestProcess(settings_, broker, user="svc-ingest-4")
-    proc.start()
-    yield engine, proc
-    proc.stop()
-    engine.dispose()
+    with (
+        park_database(database_factory, test_park) as (settings_, engine),
+        running_ingest(settings_, broker, "svc-ingest-4") as proc,
+    ):
+        yield engine, proc
 
 
 _counter = iter(range(10**9))

@@ -25,27 +25,23 @@ from core.broker.limits import BATCH_READINGS_DOCUMENTED, DEFAULT_MAX_PAYLOAD_BY
 from core.park.devices import Protocol
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import Broker
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
     count,
-    forget_session,
     publish_all,
     settle,
 )
+from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
 
 USER = "svc-ingest-3"
 
 
 @pytest.fixture
 def ingest(park_db: tuple[Settings, Engine], broker: Broker) -> Iterator[IngestProcess]:
-    settings, _ = park_db
-    forget_session(broker, USER)
-    proc = IngestProcess(settings, broker, user=USER)
-    proc.start()
-    yield proc
-    proc.stop()
+    with running_ingest(park_db[0], broker, USER) as proc:
+        yield proc
 
 
 def _outcome(engine: Engine, ts: int, digest: bytes) -> tuple[set[str], set[tuple[str, str]]]:

@@ -12,8 +12,9 @@ import time
 from sqlalchemy import Engine
 
 from core.settings import Settings
-from tests.conftest import ROOT, Broker, free_port
 from tests.ingest_harness import IngestProcess
+from tests.kit.broker import Broker, free_port
+from tests.kit.paths import ROOT
 
 
 def test_alive_but_not_ready_while_the_broker_is_unreachable(

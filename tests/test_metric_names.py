@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import Broker
+from tests.kit.broker import Broker
 from tests.metrics_harness import http_get, running_components
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")

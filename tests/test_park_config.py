@@ -14,7 +14,7 @@ import yaml
 
 from core.meter_kinds import MeterKind
 from core.park.loader import ParkConfigError, load_park, load_yaml, parse_park
-from tests.conftest import SAMPLE_PARK
+from tests.kit.paths import SAMPLE_PARK
 
 BASE: dict[str, Any] = {
     "default_factors": {"electricity": "GRID", "water": "WATER"},

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from core.dirty_marks import mark_instant
 from core.settings import Settings
 from engine.service import refresh_until_clean
-from tests.conftest import ROOT
+from tests.kit.paths import ROOT
 
 METER = "DVU-E1-M1"
 T0 = datetime(2025, 6, 1, 8, tzinfo=UTC)

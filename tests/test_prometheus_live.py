@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from core.park.models import Park
 from core.settings import Settings
-from tests.conftest import Broker, free_port
+from tests.kit.broker import Broker, free_port
 from tests.metrics_harness import http_get, running_components
 from tests.test_prometheus_rules import RULES, dashboard_expressions
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -27,35 +28,27 @@ from core.park.models import Park
 from core.park.repository import apply_park
 from core.settings import Settings
 from tests.api_support import bearer
-from tests.conftest import ROOT, Broker
 from tests.ingest_harness import (
     BASE_TS,
     IngestProcess,
-    forget_session,
-    gateway,
     publish_all,
     wait_for_count,
 )
+from tests.kit.ingest import IngestStack
+from tests.kit.paths import ROOT
 
 TS = int(BASE_TS.timestamp())
 
 
 @pytest.fixture
-def ingest_factory(
-    park_db: tuple[Settings, Engine], broker: Broker
-) -> Iterator[Callable[..., IngestProcess]]:
-    started: list[IngestProcess] = []
+def ingest_factory(stack: IngestStack) -> Iterator[Callable[..., IngestProcess]]:
+    """Starts ingestors with these environment settings, each stopped after the test."""
+    with ExitStack() as running:
 
-    def start(**env: str) -> IngestProcess:
-        forget_session(broker, "svc-ingest-2")
-        proc = IngestProcess(park_db[0], broker, user="svc-ingest-2", extra_env=env)
-        proc.start()
-        started.append(proc)
-        return proc
+        def start(**env: str) -> IngestProcess:
+            return running.enter_context(stack.ingest("svc-ingest-2", **env))
 
-    yield start
-    for proc in started:
-        proc.stop()
+        yield start
 
 
 def _metric(scraped: str, name: str, **labels: str) -> float:
@@ -83,14 +76,11 @@ def _drops(engine: Engine) -> list[tuple[Any, ...]]:
 
 
 def test_payload_cap_and_rate_limit_count_what_they_drop(
-    park_db: tuple[Settings, Engine],
-    broker: Broker,
-    test_park: Park,
-    ingest_factory: Callable[..., IngestProcess],
+    stack: IngestStack, ingest_factory: Callable[..., IngestProcess]
 ) -> None:
-    _, engine = park_db
-    noisy, _ = gateway(test_park, index=0)
-    quiet, meters = gateway(test_park, index=1)
+    engine, broker = stack.engine, stack.broker
+    noisy, _ = stack.gateway(index=0)
+    quiet, meters = stack.gateway(index=1)
     ingest = ingest_factory(
         EMISSIONS_INGEST_QUARANTINE_MAX_PAYLOAD_BYTES="512",
         EMISSIONS_INGEST_QUARANTINE_BURST="5",
@@ -130,7 +120,7 @@ def test_payload_cap_and_rate_limit_count_what_they_drop(
     assert {i["payload_bytes"] for i in listed.values()} == {2012, size}
     with engine.begin() as conn:
         token = create_key(conn, "auditor", Role.admin)
-    with TestClient(create_app(park_db[0], engine)) as client:
+    with TestClient(create_app(stack.settings, engine)) as client:
         answer = client.get("/v1/quarantine/drops?site=NCK", headers=bearer(token))
     assert answer.status_code == 200, answer.text
     drops = [(d["source"], d["reason"], d["dropped"]) for d in answer.json()["items"]]
@@ -218,14 +208,11 @@ def _open_rows(engine: Engine) -> list[tuple[Any, ...]]:
 
 
 def test_replay_after_registering_the_meter_stores_or_quarantines_again(
-    park_db: tuple[Settings, Engine],
-    broker: Broker,
-    test_park: Park,
-    ingest_factory: Callable[..., IngestProcess],
+    stack: IngestStack, ingest_factory: Callable[..., IngestProcess]
 ) -> None:
-    settings, engine = park_db
-    gw, meters = gateway(test_park, index=2)
-    enterprise = next(e for s in test_park.sites for e in s.enterprises if e.gateway_id == gw)
+    settings, engine, park = stack.settings, stack.engine, stack.park
+    gw, meters = stack.gateway(index=2)
+    enterprise = next(e for s in park.sites for e in s.enterprises if e.gateway_id == gw)
     batch = {
         "readings": [
             {"meter": meters[0], "ts": TS, "value": 10.0},
@@ -234,12 +221,12 @@ def test_replay_after_registering_the_meter_stores_or_quarantines_again(
         ]
     }
     ingest_factory()
-    publish_all(broker, gw, [(f"parks/NCK/gateways/{gw}", json.dumps(batch).encode())])
+    publish_all(stack.broker, gw, [(f"parks/NCK/gateways/{gw}", json.dumps(batch).encode())])
     assert wait_for_count(engine, 2, table="quarantine") == 2
     assert wait_for_count(engine, 1) == 1
     first = [row_id for row_id, _ in _open_rows(engine)]
     with engine.begin() as conn:
-        apply_park(conn, _with_meters(test_park, enterprise.id, ["NCK-NEW-01"]))
+        apply_park(conn, _with_meters(park, enterprise.id, ["NCK-NEW-01"]))
         token = create_key(conn, "replayer", Role.admin)
         operator = create_key(conn, "watcher", Role.operator)
     with TestClient(create_app(settings, engine)) as client:

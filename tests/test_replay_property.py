@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from contextlib import closing
 from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
@@ -61,11 +62,8 @@ def test_every_replayed_reading_ends_stored_or_quarantined_never_both(
     with engine.connect() as conn:
         meters = load_meters(conn, [])
     parsed = parse_message(topic, payload, "parks", meters, datetime.now(UTC))
-    writer = BatchWriter(cfg.libpq_url)
-    try:
+    with closing(BatchWriter(cfg.libpq_url)) as writer:
         writer.write([Message(topic, payload, parsed)])
-    finally:
-        writer.close()
     later = sorted({m for m, _, _ in rows if "-LATER-" in m})
     with engine.begin() as conn:
         apply_park(conn, _with_meters(test_park, enterprise, later))

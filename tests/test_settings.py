@@ -45,25 +45,24 @@ def test_production_names_every_missing_secret(tmp_path: Path) -> None:
     Settings(state_dir=tmp_path).require_secrets("db_password")  # development: fine
 
 
-def test_cli_reports_bad_settings_without_traceback(tmp_path: Path) -> None:
-    env = {"EMISSIONS_DB_PORT": "not-a-port", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", "db", "current"],
+def _db_command(command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`emissions db <command>` with only these variables in its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "db", command],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
+
+
+def test_cli_reports_bad_settings_without_traceback(tmp_path: Path) -> None:
+    result = _db_command("current", EMISSIONS_DB_PORT="not-a-port", PATH="/usr/bin:/bin")
     assert result.returncode == 2
     assert "EMISSIONS_DB_PORT" in result.stderr
     assert "Traceback" not in result.stderr
-    env = {"EMISSIONS_ENVIRONMENT": "production", "EMISSIONS_STATE_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", "db", "upgrade"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+    result = _db_command(
+        "upgrade", EMISSIONS_ENVIRONMENT="production", EMISSIONS_STATE_DIR=str(tmp_path)
     )
     assert result.returncode == 2
     assert "EMISSIONS_DB_PASSWORD" in result.stderr

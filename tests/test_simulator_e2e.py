@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,8 +25,10 @@ from sqlalchemy import Engine, text
 from core.park.models import Park
 from core.settings import Settings
 from simulator.ledger import read
-from tests.conftest import ROOT, Broker
-from tests.ingest_harness import IngestProcess, count, forget_session, settle, wait_for_count
+from tests.ingest_harness import count, settle, wait_for_count
+from tests.kit.broker import Broker
+from tests.kit.ingest import running_ingest
+from tests.kit.paths import ROOT
 
 START = datetime(2026, 1, 5, tzinfo=UTC) - timedelta(hours=7)  # Monday 00:00 +07:00
 END = START + timedelta(days=1)
@@ -99,10 +103,7 @@ def test_a_simulated_day_is_stored_exactly_as_the_ledger_says(
 ) -> None:
     settings, engine = park_db
     park_file, ledger_file = _files(tmp_path, test_park)
-    forget_session(broker, "svc-ingest-3")
-    ingest = IngestProcess(settings, broker, user="svc-ingest-3")
-    ingest.start()
-    try:
+    with running_ingest(settings, broker, "svc-ingest-3"):
         _simulate(broker, park_file, ledger_file)
         records = read(ledger_file)
         published = [r for r in records if r["event"] == "publish"]
@@ -124,8 +125,6 @@ def test_a_simulated_day_is_stored_exactly_as_the_ledger_says(
         assert settle(engine) == len(stored)
         assert wait_for_count(engine, reasons.total(), "quarantine") == reasons.total()
         assert settle(engine, "quarantine", quiet_s=1.0) == reasons.total()
-    finally:
-        ingest.stop()
 
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT meter_id, ts, value FROM readings")).all()
@@ -184,14 +183,22 @@ def _latest(engine: Engine) -> float:
     return latest.timestamp() if latest is not None else 0.0
 
 
+@contextmanager
+def _killed_at_exit(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """The simulator's own stop is what the test checks: killed only if it never came."""
+    proc = subprocess.Popen(args, cwd=ROOT, env=env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
     park_db: tuple[Settings, Engine], broker: Broker, test_park: Park, tmp_path: Path
 ) -> None:
     settings, engine = park_db
     park_file, ledger_file = _files(tmp_path, test_park)
-    forget_session(broker, "svc-ingest-4")
-    ingest = IngestProcess(settings, broker, user="svc-ingest-4")
-    ingest.start()
     args = [
         sys.executable, "-m", "cli", "simulate", "--mode", "realtime", "--backfill", "2m",
         "--park", str(park_file), "--interval-s", "5", "--jitter-s", "1", "--batch-s", "1",
@@ -203,17 +210,17 @@ def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
         "EMISSIONS_MQTT_PORT": str(broker.port),
         "EMISSIONS_LOG_LEVEL": "WARNING",
     }
-    began = time.time()
-    proc = subprocess.Popen(args, cwd=ROOT, env=env)
-    try:
-        # Stop once real time reached the store: a reading taken after the start.
-        deadline = time.monotonic() + 60
-        while _latest(engine) <= began + 3:
-            assert time.monotonic() < deadline, "real time never reached the store"
-            assert proc.poll() is None, "the simulator exited"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    with running_ingest(settings, broker, "svc-ingest-4"):
+        began = time.time()
+        with _killed_at_exit(args, env) as proc:
+            # Stop once real time reached the store: a reading taken after the start.
+            deadline = time.monotonic() + 60
+            while _latest(engine) <= began + 3:
+                assert time.monotonic() < deadline, "real time never reached the store"
+                assert proc.poll() is None, "the simulator exited"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
         stopped = time.time()
         items = [i for r in read(ledger_file) if r["event"] == "publish" for i in r["readings"]]
         stored = {
@@ -221,10 +228,6 @@ def test_real_time_after_a_backfill_reaches_the_store_and_stops_cleanly(
         }
         assert wait_for_count(engine, len(stored)) == len(stored)
         assert settle(engine, quiet_s=1.0) == len(stored)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        ingest.stop()
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT meter_id, ts, value FROM readings")).all()
     assert {(m, int(ts.timestamp()), v) for m, ts, v in rows} == stored
