@@ -83,7 +83,7 @@ def main() -> int:
         env={**os.environ, "PYTHONPATH": str(args.src.resolve())},
     )
     try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", lambda: server.poll() is None)
         results = {
             name: measure(server.pid, port, args.mb, chunked)
             for name, chunked in (("content_length", False), ("chunked", True))

@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.auth import Role
 from api.console.users import create_user
+from bench.stack.processes import wait_http_ok
 from core.settings import Settings
 from tests.kit.broker import free_port
-from tests.kit.serving import wait_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,7 +66,7 @@ def serve(settings: Settings, engine: Engine) -> Iterator[Console]:
     thread.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url + "/healthz", thread.is_alive, timeout=20)
+        wait_http_ok(url + "/healthz", thread.is_alive, timeout=20)
         yield Console(url, settings)
     finally:
         server.should_exit = True

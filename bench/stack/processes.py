@@ -6,6 +6,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -40,17 +41,21 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         proc.wait(5)
 
 
-def wait_http_ok(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Until `url` answers 200: an HTTP server is up once it answers, not once it listens."""
+def wait_http_ok(url: str, alive: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Until `url` answers 200: an HTTP server is up once it answers, not once it
+    listens. Fails at once if what should serve it died, rather than wait out the
+    timeout (the tests' kit waits with this too)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
+            if time.monotonic() > deadline or not alive():
                 raise
-            time.sleep(0.1)
+        else:
+            assert time.monotonic() <= deadline, f"{url} never answered 200"
+        time.sleep(0.05)
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
