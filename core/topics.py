@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from core.park.devices import Device, Protocol
-
 ANY: Final = "+"  # one level, any value
 ALL: Final = "#"  # this level and every one below
 ACL_USER: Final = "%u"  # Mosquitto's ACL pattern for the connected user's name
@@ -94,23 +92,25 @@ DEVICE_FILTERS: Final = (
 )
 
 
-def native(protocol: Protocol, gateway: str, device: Device) -> str:
-    """Where this device's readings arrive, as the vendor names it by default."""
-    if protocol is Protocol.chirpstack_v4:
-        return f"application/{device.application}/device/{device.device.lower()}/event/up"
-    if protocol is Protocol.shelly_gen2:
-        return f"{device.device}/events/rpc"
-    if protocol is Protocol.tasmota:
-        return f"tele/{device.device}/SENSOR"
-    if protocol is Protocol.neuron:
-        return f"/neuron/{gateway}/{device.device}"
+def native(protocol: str, gateway: str, device: str, application: str | None = None) -> str:
+    """Where a device's readings arrive, as the vendor names it by default. Plain
+    strings (a park's `Protocol` is a `StrEnum`): the park models build on this
+    module, not the other way round."""
+    if protocol == "chirpstack_v4":
+        return f"application/{application}/device/{device.lower()}/event/up"
+    if protocol == "shelly_gen2":
+        return f"{device}/events/rpc"
+    if protocol == "tasmota":
+        return f"tele/{device}/SENSOR"
+    if protocol == "neuron":
+        return f"/neuron/{gateway}/{device}"
     raise ValueError(f"protocol {protocol} has no device topics")
 
 
-def availability(protocol: Protocol, device: Device) -> str | None:
+def availability(protocol: str, device: str) -> str | None:
     """A per-device client's last-will topic, which it may publish but ingest ignores."""
-    if protocol is Protocol.shelly_gen2:
-        return f"{device.device}/online"
-    if protocol is Protocol.tasmota:
-        return f"tele/{device.device}/LWT"
+    if protocol == "shelly_gen2":
+        return f"{device}/online"
+    if protocol == "tasmota":
+        return f"tele/{device}/LWT"
     return None

@@ -61,7 +61,7 @@ def targets(park: Park) -> dict[str, Target]:
                 out[d.meter] = Target(
                     ent.protocol,
                     d,
-                    topics.native(ent.protocol, ent.gateway_id, d),
+                    topics.native(ent.protocol, ent.gateway_id, d.device, d.application),
                     d.device if per_device else ent.gateway_id,
                     units[d.meter],
                     d.timezone or site.timezone,

@@ -46,14 +46,17 @@ def device_users(ent: Enterprise) -> list[BrokerUser]:
     if ent.protocol in PER_DEVICE_CLIENT:
         users: dict[str, tuple[str, ...]] = {}
         for device in ent.devices:
-            own = [topics.native(ent.protocol, ent.gateway_id, device)]
-            lwt = topics.availability(ent.protocol, device)
+            own = [topics.native(ent.protocol, ent.gateway_id, device.device, device.application)]
+            lwt = topics.availability(ent.protocol, device.device)
             if lwt is not None:
                 own.append(lwt)
             users[device.device] = tuple(dict.fromkeys((*users.get(device.device, ()), *own)))
         return [BrokerUser(name, write=written) for name, written in users.items()]
     written = tuple(
-        dict.fromkeys(topics.native(ent.protocol, ent.gateway_id, d) for d in ent.devices)
+        dict.fromkeys(
+            topics.native(ent.protocol, ent.gateway_id, d.device, d.application)
+            for d in ent.devices
+        )
     )
     return [BrokerUser(ent.gateway_id, write=written)]
 

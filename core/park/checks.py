@@ -224,7 +224,10 @@ def _device_issues(park: Park) -> Iterator[ConfigIssue]:
                 path = f"sites[{s}].enterprises[{e}].devices[{d}]"
                 if device.meter not in meters:
                     yield ConfigIssue(f"{path}.meter", f"unknown meter {device.meter!r}")
-                key = (topics.native(ent.protocol, ent.gateway_id, device), device.field)
+                key = (
+                    topics.native(ent.protocol, ent.gateway_id, device.device, device.application),
+                    device.field,
+                )
                 first = seen.setdefault(key, path)
                 if first != path:
                     yield ConfigIssue(path, f"device field already mapped at {first}")

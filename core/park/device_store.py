@@ -44,7 +44,7 @@ def device_rows(park: Park) -> list[dict[str, Any]]:
     """One row per mapped device field, with the topic it arrives on."""
     return [
         {
-            "topic": topics.native(ent.protocol, ent.gateway_id, device),
+            "topic": topics.native(ent.protocol, ent.gateway_id, device.device, device.application),
             "field": device.field,
             "protocol": ent.protocol.value,
             "device": device.device,
