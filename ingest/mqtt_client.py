@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -31,8 +31,9 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 _PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 
 
-class AckToken(NamedTuple):
-    """A tuple: one is made per message on the MQTT thread."""
+@dataclass(slots=True)
+class AckToken:
+    """Not frozen: one is made per message on the MQTT thread (ingest/parse.py, Reading)."""
 
     mid: int
     qos: int

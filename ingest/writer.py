@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 import psycopg
 
@@ -59,9 +58,10 @@ SELECT count(*) FROM c
 """
 
 
-class Message(NamedTuple):
+@dataclass(slots=True)
+class Message:
     """A received message with its parse outcome; `ack` identifies it to the broker.
-    A tuple: one is made per message on the MQTT thread."""
+    Not frozen: one is made per message on the MQTT thread (ingest/parse.py, Reading)."""
 
     topic: str
     payload: bytes
@@ -166,7 +166,7 @@ class BatchWriter:
             with cur.connection.transaction(), cur.copy(COPY_READINGS) as copy:
                 copy.set_types(["text", "timestamptz", "float8"])
                 for r in readings:
-                    copy.write_row(r)  # a Reading is the row (meter_id, ts, value)
+                    copy.write_row((r.meter_id, r.ts, r.value))
         except psycopg.errors.UniqueViolation:
             return False
         result.stored += len(readings)
