@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from ingest.writer import Message
@@ -34,7 +35,11 @@ class Inbox:
         self._policy = policy
         self._capacity = 2 * policy.max_messages
         self._items: list[Message] = []
-        self._readings = 0
+        # Readings put since the start, through each message in `_items`, and taken
+        # since the start: a batch is cut by bisection, not by counting message by message.
+        self._ends: list[int] = []
+        self._total = 0
+        self._taken_total = 0
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)  # the writer waits here
         self._taken = threading.Condition(self._lock)  # a blocked `put` waits here
@@ -46,7 +51,8 @@ class Inbox:
             while len(self._items) >= self._capacity:
                 self._taken.wait()
             self._items.append(message)
-            self._readings += len(message.parsed.readings)
+            self._total += len(message.parsed.readings)
+            self._ends.append(self._total)
             if self._waiting_for == _FIRST or (self._waiting_for == _FULL and self._full()):
                 self._waiting_for = _NOTHING
                 self._arrived.notify()
@@ -81,22 +87,17 @@ class Inbox:
 
     def _full(self) -> bool:
         policy = self._policy
-        return self._readings >= policy.max_readings or len(self._items) >= policy.max_messages
+        return (
+            self._total - self._taken_total >= policy.max_readings
+            or len(self._items) >= policy.max_messages
+        )
 
     def _cut(self) -> list[Message]:
         """The batch off the front: messages until `max_readings` is reached (the one
         that reaches it included) or `max_messages` of them."""
-        policy = self._policy
-        items = self._items
-        if self._readings < policy.max_readings and len(items) <= policy.max_messages:
-            self._items, self._readings = [], 0
-            return items
-        count = readings = 0
-        for message in items:
-            if readings >= policy.max_readings or count >= policy.max_messages:
-                break
-            readings += len(message.parsed.readings)
-            count += 1
-        self._items = items[count:]
-        self._readings -= readings
-        return items[:count]
+        reaching = bisect_left(self._ends, self._taken_total + self._policy.max_readings)
+        count = min(reaching + 1, len(self._items), self._policy.max_messages)
+        batch = self._items[:count]
+        self._taken_total = self._ends[count - 1]
+        del self._items[:count], self._ends[:count]
+        return batch

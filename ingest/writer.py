@@ -19,7 +19,7 @@ import psycopg
 
 from core.dirty_marks import MARK_ARRAYS_PSYCOPG
 from ingest import quarantine
-from ingest.parse import Parsed, Reading
+from ingest.parse import Parsed, Position, Reading
 from ingest.positions import Committed, Positions
 from ingest.quarantine import QuarantineGate, QuarantinePolicy
 
@@ -139,27 +139,35 @@ class BatchWriter:
         """Write in `conn`'s transaction: its own on the writer's connection, a
         savepoint in a caller's open transaction (replay: ingest/replay.py, which
         creates the STAGE table on its connection first)."""
+        # One pass over the messages: a drain hands over thousands of them per batch.
+        readings: list[Reading] = []
+        rejected: list[tuple[str, bytes, Parsed]] = []
+        positions: list[tuple[str | None, Position | None]] = []
+        for m in messages:
+            parsed = m.parsed
+            readings += parsed.readings
+            if parsed.rejections:
+                rejected.append((m.topic, m.payload, parsed))
+            if parsed.position is not None:
+                positions.append((parsed.site_id, parsed.position))
         result = BatchResult()
         with conn.transaction(), conn.cursor() as cur:
-            if not self._copy_all_new(cur, messages, result):
+            if not self._copy_all_new(cur, readings, result):
                 self._write_with_duplicates(cur, messages, result)
-            self._quarantine(cur, messages, result)
-            result.committed = self._positions.record(
-                cur, [(m.parsed.site_id, m.parsed.position) for m in messages], datetime.now(UTC)
-            )
+            self._quarantine(cur, rejected, result)
+            result.committed = self._positions.record(cur, positions, datetime.now(UTC))
         self._positions.settle()
         return result
 
     def _copy_all_new(
         self,
         cur: psycopg.Cursor[tuple[object, ...]],
-        messages: Sequence[Message],
+        readings: list[Reading],
         result: BatchResult,
     ) -> bool:
         """Fast path: COPY straight into readings under a savepoint. False when some
         key repeats (in the batch or in the store: a redelivery, a duplicate); then
         the savepoint is rolled back and the batch takes the staging path."""
-        readings = [r for m in messages for r in m.parsed.readings]
         if not readings:
             return True
         try:
@@ -214,10 +222,10 @@ class BatchWriter:
     def _quarantine(
         self,
         cur: psycopg.Cursor[tuple[object, ...]],
-        messages: Sequence[Message],
+        rejected: Sequence[tuple[str, bytes, Parsed]],
         result: BatchResult,
     ) -> None:
-        outcome = self._gate.rows([(m.topic, m.payload, m.parsed) for m in messages])
+        outcome = self._gate.rows(rejected)
         quarantine.write(cur, outcome)
         result.quarantined.update(outcome.quarantined)
         result.dropped.update(outcome.dropped_by_reason)

@@ -74,6 +74,32 @@ def test_a_message_from_another_thread_wakes_the_waiting_writer() -> None:
     assert [m.ack for m in taken] == [0, 1]
 
 
+@given(st.integers(1, 6), st.integers(1, 5), st.lists(st.integers(0, 4), max_size=10))
+def test_batches_are_cut_as_the_policy_says(
+    max_readings: int, max_messages: int, sizes: list[int]
+) -> None:
+    """Each batch takes messages while it holds fewer than `max_readings` readings
+    and fewer than `max_messages` messages."""
+    sizes = sizes[: 2 * max_messages]  # what fits without blocking
+    inbox = Inbox(BatchPolicy(max_readings, max_messages, deadline_s=0))
+    for n, size in enumerate(sizes):
+        inbox.put(message(n, size))
+    expected: list[list[int]] = []
+    pending = list(enumerate(sizes))
+    while pending:
+        batch: list[int] = []
+        readings = 0
+        while pending and readings < max_readings and len(batch) < max_messages:
+            n, size = pending.pop(0)
+            batch.append(n)
+            readings += size
+        expected.append(batch)
+    got = []
+    while not inbox.empty():
+        got.append([m.ack for m in inbox.take()])
+    assert got == expected
+
+
 def brute_force(keys: list[tuple[str, datetime]]) -> dict[tuple[str, int], datetime]:
     out: dict[tuple[str, int], datetime] = {}
     for meter, ts in keys:
