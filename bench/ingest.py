@@ -551,19 +551,6 @@ def pct(sorted_values: Sequence[float], q: float) -> float:
 # --- MQTT clients in this process ------------------------------------------------------
 
 
-def process_cpu_s(pid: int | None = None) -> float:
-    """CPU seconds (user + system) a process has used: this one when `pid` is None.
-    Per message, the drains' CPU is a figure that other work on the machine hardly
-    moves, unlike their rates (NaN where /proc is missing)."""
-    if pid is None:
-        return time.process_time()
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def mqtt_connect(
     port: int,
     user: str,
@@ -1084,11 +1071,9 @@ def run_bare_drain(bench: Bench) -> dict[str, Any]:
         with PublisherGroup([job]) as pubs:
             pubs.go()
             pubs.results(max(120.0, job.messages / 2000))
-        cpu = process_cpu_s()
         back.start()
         if not back.done.wait(max(60.0, job.messages / 2000)):
             raise TimeoutError(f"bare subscriber got {back.count} of {job.messages}")
-        cpu = process_cpu_s() - cpu
     finally:
         back.close()
     return {
@@ -1096,7 +1081,6 @@ def run_bare_drain(bench: Bench) -> dict[str, Any]:
         "received": back.count,
         "seconds": back.last - back.first,
         "messages_per_s": job.messages / (back.last - back.first),
-        "cpu_us_per_message": 1e6 * cpu / job.messages,
     }
 
 
@@ -1327,15 +1311,12 @@ def run_ingest_drain(bench: Bench) -> dict[str, Any]:
     started = time.time()
     ingestor.start()
     deadline = time.monotonic() + 120 + job.readings / 2000
-    cpu: list[tuple[float, float]] = []  # (time, the ingestor's CPU seconds so far)
     try:
         with bench.profiler.record(ingestor.pid, "drain", settle=0.0):
-            while not observer.reached.wait(0.05) and time.monotonic() < deadline:
-                cpu.append((time.time(), process_cpu_s(ingestor.pid)))
+            while not observer.reached.wait(0.5) and time.monotonic() < deadline:
                 ingestor.check()
     finally:
         observer.stop()
-    cpu.append((time.time(), process_cpu_s(ingestor.pid)))
     ingestor.wait_healthy()
     if observer.error:
         raise RuntimeError(f"observer: {observer.error}")
@@ -1361,20 +1342,8 @@ def run_ingest_drain(bench: Bench) -> dict[str, Any]:
             "readings_per_s": (job.readings - committed_first) / elapsed,
             "start_to_first_commit_s": t_first - started,
             "messages_per_s_from_start": job.messages / (done[0] - started),
-            # Start-up (imports, login) left out, as from the rate.
-            "cpu_us_per_message": 1e6
-            * (cpu_at(cpu, done[0]) - cpu_at(cpu, t_first))
-            / (job.messages - committed_first),
         }
     return result
-
-
-def cpu_at(samples: Sequence[tuple[float, float]], when: float) -> float:
-    """CPU seconds at `when`, interpolated between the samples around it."""
-    times = [t for t, _ in samples]
-    i = min(max(bisect.bisect_left(times, when), 1), len(samples) - 1)
-    (t0, c0), (t1, c1) = samples[i - 1], samples[i]
-    return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
 
 
 def run_naive(bench: Bench) -> dict[str, Any]:
@@ -1569,11 +1538,6 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
         "ingest_drain_vs_bare_drain": div(
             get("ingest_drain", "messages_per_s"), get("bare_drain", "messages_per_s")
         ),
-        # The same comparison in CPU per message, which other work on the machine
-        # hardly moves: the bare subscriber's CPU over the ingestor's.
-        "ingest_drain_cpu_vs_bare_drain": div(
-            get("bare_drain", "cpu_us_per_message"), get("ingest_drain", "cpu_us_per_message")
-        ),
         "ingest_batch_readings_per_s": batch,
         "latency_batch_p99_ms": get("latency_batch", "p99_ms"),
         "latency_single_p99_ms": get("latency_single", "p99_ms"),
@@ -1625,10 +1589,7 @@ def report_table(figures: dict[str, Any]) -> Table:
         "A",
         "Ceiling A on a backlog (no publisher)",
         "bare_drain",
-        lambda f: (
-            fmt(f["messages_per_s"], " msg/s"),
-            f"{f['messages']:,} queued msgs; CPU {fmt(f.get('cpu_us_per_message'), ' µs', 1)}/msg",
-        ),
+        lambda f: (fmt(f["messages_per_s"], " msg/s"), f"{f['messages']:,} queued msgs"),
     )
     row(
         "B",
@@ -1664,8 +1625,7 @@ def report_table(figures: dict[str, Any]) -> Table:
             f"{f['stored']:,}/{f['readings']:,} stored {ok(f['verified'])}; first commit "
             f"{fmt(f.get('start_to_first_commit_s'), ' s', 1)} after start; mean batch "
             f"{fmt(f['ingestor'].get('mean_batch_readings'))}, "
-            f"commit {fmt(f['ingestor'].get('mean_commit_ms'), ' ms', 1)}; "
-            f"CPU {fmt(f.get('cpu_us_per_message'), ' µs', 1)}/msg",
+            f"commit {fmt(f['ingestor'].get('mean_commit_ms'), ' ms', 1)}",
         ),
     )
     row("3", "Ingestor", "ingestor", lambda f: ("", ""))
@@ -1773,7 +1733,6 @@ def goals_table(r: dict[str, Any]) -> Table:
     for key, label in (
         ("speedup_single_vs_naive", "Speed-up vs naive (single-reading msgs)"),
         ("speedup_batch_vs_naive", "Speed-up vs naive (50-reading batches)"),
-        ("ingest_drain_cpu_vs_bare_drain", "Bare subscriber / ingestor, CPU per msg (backlog)"),
         ("ingest_batch_vs_copy", "Ingestor batches / COPY ceiling"),
         ("writer_vs_copy", "BatchWriter alone / COPY ceiling"),
     ):
