@@ -20,9 +20,9 @@ from ingest.parse import (
     Parsed,
     Reason,
     Rejection,
-    _decode,
     _reading,
     _Reject,
+    decode_document,
     parse_message,
 )
 
@@ -43,14 +43,7 @@ def parse_device_message(
     first = routes[0]
     out = Parsed(first.site_id)
     try:
-        if len(payload) > limits.max_payload_bytes:
-            raise _Reject(
-                Reason.oversized,
-                f"{len(payload)} bytes is over the limit of {limits.max_payload_bytes}",
-            )
-        doc = _decode(payload)
-        if not isinstance(doc, dict):
-            raise _Reject(Reason.invalid_payload, "payload is not a JSON object")
+        doc = decode_document(payload, limits)
         adapted = ADAPTERS[first.protocol](topic, doc, routes)
     except _Reject as rej:
         out.rejections.append(Rejection(rej.reason, rej.detail))

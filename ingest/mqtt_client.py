@@ -28,11 +28,12 @@ from core.topics import DEVICE_FILTERS, data_filters
 log = get_logger("ingest.mqtt")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
-_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AckToken:
+    """Not frozen: one is made per message on the MQTT thread (ingest/parse.py, Reading)."""
+
     mid: int
     qos: int
     generation: int
@@ -44,6 +45,19 @@ def topic_filters(prefix: str, sites: list[str], device_topics: Sequence[str] = 
     quarantined `unknown_device`), or a partition's own devices' topics, which carry
     no site to filter on."""
     return data_filters(prefix, sites) + (list(device_topics) if sites else list(DEVICE_FILTERS))
+
+
+def pubacks(mids: list[int]) -> bytes:
+    """PUBACK packets back to back, each its fixed header (type, remaining length 2)
+    and packet id, built with slice assignments rather than a `pack` per message."""
+    n = len(mids)
+    ids = struct.pack(f"!{n}H", *mids)
+    out = bytearray(4 * n)
+    out[0::4] = bytes([mqtt.PUBACK]) * n
+    out[1::4] = b"\x02" * n
+    out[2::4] = ids[0::2]
+    out[3::4] = ids[1::2]
+    return bytes(out)
 
 
 class IngestClient:
@@ -131,8 +145,7 @@ class IngestClient:
                 for mid in mids:
                     self.client.ack(mid, 1)
                 return
-            packet = b"".join(_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids)
-            queue(mqtt.PUBACK, packet, 0, 0)
+            queue(mqtt.PUBACK, pubacks(mids), 0, 0)
 
     def _connected(
         self,

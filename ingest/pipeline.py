@@ -1,20 +1,18 @@
 """Batching between the MQTT thread and the single writer thread.
 
-The MQTT thread parses and enqueues; the writer collects a batch (up to a size in
-readings, the in-flight window in messages, or a deadline), writes it in one
-transaction and only then acknowledges its messages. A database error acks
-nothing: the same batch is retried with backoff until it commits. The queue is
-bounded, so a slow database stops the MQTT thread reading and the broker holds
-the backlog.
+The MQTT thread parses and puts in the inbox; the writer takes a batch (up to a
+size in readings, the in-flight window in messages, or a deadline: ingest/inbox.py),
+writes it in one transaction and only then acknowledges its messages. A database
+error acks nothing: the same batch is retried with backoff until it commits. The
+inbox is bounded, so a slow database stops the MQTT thread reading and the broker
+holds the backlog.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
@@ -22,19 +20,15 @@ import psycopg
 from core.logs import get_logger
 from ingest import metrics
 from ingest.devices import parse_any
+from ingest.inbox import BatchPolicy, Inbox
 from ingest.meters import MeterRegistry
 from ingest.parse import Limits, Parsed, Reason, Rejection
 from ingest.positions import Committed
 from ingest.writer import BatchResult, BatchWriter, Message
 
+__all__ = ["BatchPolicy", "Pipeline"]
+
 log = get_logger("ingest")
-
-
-@dataclass(frozen=True, slots=True)
-class BatchPolicy:
-    max_readings: int = 5000
-    max_messages: int = 10_000
-    deadline_s: float = 0.2
 
 
 class Pipeline:
@@ -53,19 +47,18 @@ class Pipeline:
         self._registry = registry
         self._prefix = prefix
         self._limits = limits
-        self._policy = policy
         self._ack = ack
         self._publish_committed = publish_committed
         self._refresh_s = refresh_s
-        self._queue: queue.Queue[Message] = queue.Queue(maxsize=2 * policy.max_messages)
+        self._inbox = Inbox(policy)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self.last_loop = time.monotonic()
 
     # --- MQTT thread -------------------------------------------------------------
     def submit(self, topic: str, payload: bytes, ack: object) -> None:
-        """Parse and enqueue; blocks when the writer is behind (back-pressure)."""
-        self._queue.put(
+        """Parse and hand over; blocks when the writer is behind (back-pressure)."""
+        self._inbox.put(
             Message(topic, payload, self._parse(topic, payload, datetime.now(UTC)), ack)
         )
 
@@ -88,35 +81,15 @@ class Pipeline:
         return self._thread.is_alive() and time.monotonic() - self.last_loop < 60
 
     def _run(self) -> None:
-        while not self._stop.is_set() or not self._queue.empty():
+        while not self._stop.is_set() or not self._inbox.empty():
             self.last_loop = time.monotonic()
             if self._registry.age_s() > self._refresh_s:
                 self._refresh_registry()
-            batch = self._collect()
+            batch = self._inbox.take()
             if batch:
                 self._commit(batch)
             self._prune_quarantine()
         self._writer.close()
-
-    def _collect(self) -> list[Message]:
-        try:
-            first = self._queue.get(timeout=0.5)
-        except queue.Empty:
-            return []
-        batch = [first]
-        readings = len(first.parsed.readings)
-        deadline = time.monotonic() + self._policy.deadline_s
-        while readings < self._policy.max_readings and len(batch) < self._policy.max_messages:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                message = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            batch.append(message)
-            readings += len(message.parsed.readings)
-        return batch
 
     def _commit(self, batch: list[Message]) -> None:
         batch = self._reparse_unknown_meters(batch)
@@ -218,7 +191,7 @@ class Pipeline:
     def _observe(self, result: BatchResult, messages: int, elapsed: float) -> None:
         # Counted per batch, not per message: the MQTT thread's hot path stays lock-free.
         metrics.MESSAGES.inc(messages)
-        metrics.AWAITING_ACK.set(self._queue.qsize())
+        metrics.AWAITING_ACK.set(self._inbox.size())
         metrics.READINGS.labels("stored").inc(result.stored)
         metrics.READINGS.labels("duplicate").inc(result.duplicates)
         metrics.READINGS.labels("conflict").inc(result.conflicts)
