@@ -1,6 +1,6 @@
 """The hand-off from the MQTT thread to the writer thread, a batch at a time.
 
-Measured (bench/ingest.py draining single readings, py-spy): with a `queue.Queue`
+Measured (bench.ingest draining single readings, py-spy): with a `queue.Queue`
 the writer took messages one `get` at a time, so while it kept up every `put`
 woke it: a futex wake-up and a GIL hand-over per message, which cost the MQTT
 thread about as much as parsing the message. Here the MQTT thread appends under a

@@ -123,7 +123,7 @@ class IngestClient:
     def ack(self, tokens: Sequence[object]) -> None:
         """Acknowledge a committed batch, except what came on a connection now gone.
 
-        Measured (bench/ingest.py, py-spy): paho's `ack` queues one PUBACK per call and
+        Measured (bench.ingest, py-spy): paho's `ack` queues one PUBACK per call and
         wakes its network thread through a socket pair each time, so a batch of 5,000
         cost 5,000 wake-ups and 5,000 four-byte sends, a quarter of the writer thread's
         time. The PUBACKs of a batch go out as one buffer instead (MQTT lets control

@@ -16,6 +16,7 @@ from functools import lru_cache
 from json.scanner import make_scanner
 from typing import Any
 
+from core import topics
 from core.broker.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from core.units import UnitError, convert
 
@@ -145,20 +146,9 @@ def decode_document(payload: bytes, limits: Limits) -> dict[str, Any]:
     return doc
 
 
-@lru_cache(maxsize=65_536)
-def parse_topic(topic: str, prefix: str) -> tuple[str, str, str] | None:
-    """'parks/NCK/meters/M1' -> ('NCK', 'meters', 'M1'); None if not a data topic.
-
-    Cached: a park's topics are a fixed set (one per meter and gateway), and a
-    broker ACL admits no others, so the split is done once per topic, not per message."""
-    parts = topic.split("/")
-    head = prefix.split("/")
-    if parts[: len(head)] != head or len(parts) != len(head) + 3:
-        return None
-    site, kind, ident = parts[len(head) :]
-    if kind not in ("meters", "gateways") or not site or not ident:
-        return None
-    return site, kind, ident
+# Cached: a park's topics are a fixed set (one per meter and gateway), and a broker
+# ACL admits no others, so the split is done once per topic, not per message.
+parse_topic = lru_cache(maxsize=65_536)(topics.split_data)
 
 
 def parse_timestamp(raw: object) -> datetime:

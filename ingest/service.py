@@ -88,7 +88,7 @@ class Ingestor:
 
 def run(settings: Settings) -> None:
     service = Ingestor(*build(settings))
-    # Measured (bench/ingest.py): the cyclic collector took a fifth of the CPU with
+    # Measured (bench.ingest): the cyclic collector took a fifth of the CPU with
     # pauses of ~100 ms. Readings and messages are acyclic and freed by reference
     # counting, so collect rarely and never rescan the start-up objects.
     gc.freeze()

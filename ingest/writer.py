@@ -247,7 +247,7 @@ def _hour(ts: datetime) -> int:
 
 def earliest_by_hour(keys: Sequence[tuple[str, datetime]]) -> dict[tuple[str, int], datetime]:
     """The earliest of `keys` in each (meter, UTC hour number)."""
-    # Measured (bench/ingest.py, py-spy): hashing every reading's hour was a quarter
+    # Measured (bench.ingest, py-spy): hashing every reading's hour was a quarter
     # of the writer thread's time. A batch's readings of a meter mostly fall in one
     # hour, so the span of each meter is found first, and only the meters whose span
     # crosses an hour are looked at reading by reading.
