@@ -18,16 +18,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from alerts.state import AckOutcome, acknowledge
 from api.auth import Role
 from api.console.users import authenticate_user, set_locale
-from api.console.web import LANG_COOKIE, Viewer, cookies, render, viewer
+from api.console.web import LANG_COOKIE, Viewer, ViewerScope, cookies, render, viewer
 from api.deps import Conn, not_found, require_role, unthrottled_client
 from api.downloads import attachment
 from api.inventory import build_inventory, inventory_csv
-from api.params import MAX_YEAR, MIN_YEAR, OBJECT_ID, SITE_ID, local_range
+from api.params import MAX_YEAR, MIN_YEAR, SITE_ID, EnterpriseQ, SiteQ, Year, local_range
 from api.repository import alerts as alerts_repo
 from api.repository import hourly as hourly_repo
 from api.repository import meters as meters_repo
 from api.routes.reports import inventory_answer
-from api.scope import meter_visible, resolve
+from api.scope import meter_visible
 from api.throttle import AuthThrottle
 from core.emissions.counters import Replacement
 from core.park.repository import publish_factor_value
@@ -203,33 +203,19 @@ def replay(
 
 @router.get("/downloads/hourly.csv")
 def hourly_csv(
-    request: Request,
-    conn: Conn,
-    user: Viewer,
-    site: Annotated[str, Query(pattern=SITE_ID)],
-    start: date,
-    end: date,
-    enterprise: Annotated[str | None, Query(pattern=OBJECT_ID)] = None,
+    request: Request, conn: Conn, scope: ViewerScope, start: date, end: date
 ) -> Response:
     """The API's hourly CSV for local days [start, end), at most 366 days."""
-    scope = resolve(conn, user.principal, site, enterprise)
     max_days = request.app.state.settings.api_max_hourly_days
     a, b = local_range(start, end, scope.timezone, max_days)
-    name = f"hourly-{scope.enterprise_id or site}-{start}-{end}.csv"
+    name = f"hourly-{scope.enterprise_id or scope.site_id}-{start}-{end}.csv"
     return attachment(hourly_repo.hourly_csv(conn, scope, a, b), name, "text/csv")
 
 
 @router.get("/downloads/inventory.csv")
-def inventory(
-    conn: Conn,
-    user: Viewer,
-    site: Annotated[str, Query(pattern=SITE_ID)],
-    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
-    enterprise: Annotated[str | None, Query(pattern=OBJECT_ID)] = None,
-) -> Response:
-    scope = resolve(conn, user.principal, site, enterprise)
+def inventory(conn: Conn, scope: ViewerScope, year: Year) -> Response:
     result = build_inventory(conn, scope, year, datetime.now(UTC))
-    name = f"inventory-{scope.enterprise_id or site}-{year}.csv"
+    name = f"inventory-{scope.enterprise_id or scope.site_id}-{year}.csv"
     return attachment(inventory_csv(result), name, "text/csv")
 
 
@@ -237,11 +223,11 @@ def inventory(
 def ghg_inventory(
     conn: Conn,
     user: Viewer,
-    site: Annotated[str, Query(pattern=SITE_ID)],
-    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
+    site: SiteQ,
+    year: Year,
     format: Annotated[Literal["xlsx", "html"], Query()] = "xlsx",
     years: Annotated[int, Query(ge=1, le=2)] = 1,
-    enterprise: Annotated[str | None, Query(pattern=OBJECT_ID)] = None,
+    enterprise: EnterpriseQ = None,
 ) -> Response:
     """The Decree 06 / Circular 38 inventory (docs/reports.md), as the API serves it."""
     answer = inventory_answer(conn, user.principal, site, year, years, enterprise, format)

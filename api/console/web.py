@@ -19,6 +19,8 @@ from api.console.i18n import environment, pick_locale
 from api.console.session import Cookies
 from api.console.users import User, active_user
 from api.deps import Conn
+from api.params import EnterpriseQ, SiteQ
+from api.scope import Scope, resolve
 
 LANG_COOKIE = "pem_lang"
 
@@ -42,6 +44,15 @@ def viewer(request: Request, conn: Conn) -> User:
 
 
 Viewer = Annotated[User, Depends(viewer)]
+
+
+def viewer_scope(conn: Conn, user: Viewer, site: SiteQ, enterprise: EnterpriseQ = None) -> Scope:
+    """What the signed-in user may see of `site` (and `enterprise`), as the API
+    resolves it for a key: outside it, 404."""
+    return resolve(conn, user.principal, site, enterprise)
+
+
+ViewerScope = Annotated[Scope, Depends(viewer_scope)]
 
 
 def request_locale(request: Request) -> str:
