@@ -39,6 +39,7 @@ from bench.stack.services import (
     metrics_delta,
     start_service,
 )
+from core import topics
 from core.db import make_engine
 from core.settings import Settings
 from engine.service import refresh_until_clean
@@ -158,7 +159,7 @@ def warm_up(
         sql = "SELECT 1 FROM readings WHERE meter_id = %s AND ts = %s"
         while not conn.execute(sql, (warm.id, EPOCH + timedelta(microseconds=us))).fetchone():
             check("reading not stored")
-            client.publish(f"{PREFIX}/{site_gw.site}/meters/{warm.id}", payload, qos=1)
+            client.publish(topics.reading(PREFIX, site_gw.site, warm.id), payload, qos=1)
             time.sleep(0.3)
     finally:
         mqtt_close(client)

@@ -15,12 +15,13 @@ from bench.stack.broker import PREFIX, Broker
 from bench.stack.database import Conn, scalar
 from bench.stack.profiler import Profiler
 from bench.stack.services import Service
+from core import topics
 from core.settings import Settings
 from ingest.parse import MeterInfo
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)  # after every sample meter's commissioning
 BARE_USER, NAIVE_USER = "svc-ingest-2", "svc-ingest-3"
-DATA_FILTERS = (f"{PREFIX}/+/meters/+", f"{PREFIX}/+/gateways/+")
+DATA_FILTERS = tuple(topics.data_filters(PREFIX))
 GOALS = {"single_vs_bare": 0.5, "batch_readings_per_s": 100_000, "p99_ms": 500.0}
 
 

@@ -15,6 +15,7 @@ from bench.publishers.jobs import SITE_TZ
 from bench.publishers.process import PublisherGroup
 from bench.stack.broker import PREFIX, mqtt_close, mqtt_connect
 from bench.stack.services import metrics_delta
+from core import topics
 
 
 def wait_committed(
@@ -99,7 +100,7 @@ def warm_up(bench: Bench, timeout: float = 60.0) -> float:
     try:
         while time.monotonic() - t0 < timeout:
             bench.ingestor.check()
-            client.publish(f"{PREFIX}/{gw.site}/meters/{meter}", payload, qos=1)
+            client.publish(topics.reading(PREFIX, gw.site, meter), payload, qos=1)
             time.sleep(0.3)
             if exists(bench.conn, meter, us_to_dt(us)):
                 return time.monotonic() - t0

@@ -12,6 +12,7 @@ from bench.publishers.canonical import batch_item, batch_payload, single_payload
 from bench.publishers.clients import Clients
 from bench.publishers.process import Payloads, PublishReport
 from bench.stack.broker import PREFIX
+from core import topics
 
 SITE_TZ = timezone(timedelta(hours=7))
 STEP_US = 1000  # consecutive readings of a run are 1 ms apart: (meter, ts) never repeats
@@ -58,13 +59,15 @@ class PublishJob:
             meter, unit, us = self.reading(k)
             ts = us_to_dt(us).astimezone(SITE_TZ).isoformat(timespec="milliseconds")
             value = float(k) if stamp is None else stamp
-            return f"{PREFIX}/{self.site}/meters/{meter}", single_payload(ts, value, unit).encode()
+            return topics.reading(PREFIX, self.site, meter), single_payload(
+                ts, value, unit
+            ).encode()
         parts = []
         for j in range(self.per_message):
             r = k * self.per_message + j
             meter, unit, us = self.reading(r)
             parts.append(batch_item(meter, us, float(r) if stamp is None else stamp, unit))
-        return f"{PREFIX}/{self.site}/gateways/{self.gateway}", batch_payload(parts)
+        return topics.batch(PREFIX, self.site, self.gateway), batch_payload(parts)
 
     def users(self) -> list[tuple[str, str]]:
         return [(self.user, self.password)]

@@ -12,6 +12,7 @@ from bench.publishers.canonical import batch_item, batch_payload, now_us, single
 from bench.publishers.clients import Clients
 from bench.publishers.process import Payloads, PublishReport
 from bench.stack.broker import PREFIX
+from core import topics
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class LoadJob:
         fixed schedule from the start (a late message does not shift the next ones)."""
         state = LoadState(self)
         loaded = [g for g, gw in enumerate(self.gateways) if gw.meters]
-        probe_topic = f"{PREFIX}/{self.probe_site}/meters/{self.probe_meter}"
+        probe_topic = topics.reading(PREFIX, self.probe_site, self.probe_meter)
         probes: list[tuple[float, int]] = []
         lag = 0.0
         k = j = 0
@@ -103,7 +104,7 @@ class LoadJob:
             else:
                 g = loaded[k % len(loaded)]
                 gw = self.gateways[g]
-                topic = f"{PREFIX}/{gw.site}/gateways/{gw.user}"
+                topic = topics.batch(PREFIX, gw.site, gw.user)
                 clients.publish(gw.user, topic, state.batch(self, g, at_us))
                 k += 1
         last = time.time()
