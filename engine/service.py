@@ -64,15 +64,20 @@ def refresh_pass(
     batch_meters: int = BATCH_METERS,
     batch_hours: int = BATCH_HOURS,
     progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[int, int]:
     """One pass over up to `limit` dirty meters, oldest marks first, in batches:
     (meters refreshed, hour rows written). `progress` gets each batch's
-    meter-hours once it is committed."""
+    meter-hours once it is committed. A set `stop` ends the pass after the batch
+    in hand: a pass through a backfill holds minutes of batches, and a service
+    asked to stop should not wait for all of them (what is left stays marked)."""
     with engine.connect() as conn:
         dirty = marks.dirty_meters(conn, limit)
     hours = dict(dirty)
     refreshed = written = 0
     for batch in marks.batches(dirty, batch_meters, batch_hours):
+        if stop is not None and stop.is_set():
+            break
         started = time.perf_counter()
         try:
             # READ COMMITTED + explicit locks (docs/engine.md)
@@ -172,7 +177,7 @@ def run(
         while not stop.is_set():
             refreshed = 0
             try:
-                refreshed, written = refresh_pass(engine)
+                refreshed, written = refresh_pass(engine, stop=stop)
                 with engine.connect() as conn:
                     metrics.DIRTY.set(marks.dirty_count(conn))
                 if refreshed:

@@ -622,6 +622,25 @@ def test_two_engines_at_once_give_the_same_hours(fresh: tuple[Engine, BatchWrite
         _assert_totals_match_meter_hours(conn)
 
 
+def test_a_stop_ends_the_pass_after_the_batch_in_hand(
+    fresh: tuple[Engine, BatchWriter],
+) -> None:
+    engine, writer = fresh
+    meters = ("C", "MWH", "SUB", "PV")
+    for meter in meters:
+        _store(writer, meter, [(T0 + timedelta(minutes=15 * k), 1000.0 + k) for k in range(9)])
+    stop = threading.Event()
+    refreshed, _ = refresh_pass(engine, batch_meters=1, progress=lambda _: stop.set(), stop=stop)
+    assert refreshed == 1  # one batch of one meter, then the stop was seen
+    with engine.connect() as conn:
+        left = {m for m, _ in queue.dirty_meters(conn, 100)}
+    assert len(left) == 3 and left < set(meters)
+    refresh_until_clean(engine)  # what the stop left stays marked and is priced later
+    with engine.connect() as conn:
+        assert queue.dirty_count(conn) == 0
+        _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+
+
 def test_totals_leave_sub_meters_out_and_add_in_canonical_units(
     fresh: tuple[Engine, BatchWriter],
 ) -> None:
