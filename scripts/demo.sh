@@ -86,7 +86,11 @@ ingest_ready() {
 }
 
 start_components() {
-    trap stop_components INT TERM EXIT
+    # A signal ends the script (bash runs a handler, then carries on with the next
+    # line: Ctrl-C during the backfill would have started the next step); the EXIT
+    # trap then stops every component.
+    trap stop_components EXIT
+    trap 'exit 130' INT TERM
     spawn ingest "$EMISSIONS" ingest
     spawn engine "$EMISSIONS" engine run
     spawn api "$EMISSIONS" api
