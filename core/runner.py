@@ -50,6 +50,15 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
+def wait_awake(stop: threading.Event) -> bool:
+    """`stop.wait` for at most half a second: whether it is set. The main thread
+    must not block without a timeout: the kernel may hand SIGTERM to any thread,
+    and Python runs the handler only when the main thread next runs bytecode, so a
+    main thread in an untimed join or wait kept a busy engine running after the
+    demo stopped it."""
+    return stop.wait(0.5)
+
+
 class Worker:
     """A service that is one loop, `work(stop)`, on a daemon thread: it is alive while
     the loop runs and ends when the loop returns."""
@@ -69,6 +78,8 @@ class Worker:
         self._thread.start()
 
     def wait(self, stop: threading.Event) -> None:
+        while self.alive() and not wait_awake(stop):
+            pass
         if self._thread is not None:
             self._thread.join()
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from core.db import ready_engine
 from core.logs import get_logger
-from core.runner import HealthPort, run_service
+from core.runner import HealthPort, run_service, wait_awake
 from core.settings import Settings
 from ingest.meters import MeterRegistry
 from ingest.mqtt_client import IngestClient
@@ -78,7 +78,8 @@ class Ingestor:
             raise
 
     def wait(self, stop: threading.Event) -> None:
-        stop.wait()
+        while not wait_awake(stop):
+            pass
 
     def stop(self) -> None:
         log.info("ingest_stopping")
