@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ROOT
-from bench.engine.variants import Variant, run_worker, worker_command, worker_env
+from bench.engine.variants import Variant, run_worker, start_workers
 from bench.report import pct
 from bench.stack.database import Conn, scalar
 from core import dirty_marks, topics
@@ -115,15 +115,7 @@ class Worker:
 
     def __init__(self, variant: Variant, settings: Settings, conn: Conn, engines: int = 1) -> None:
         self.conn = conn
-        self.procs = [
-            subprocess.Popen(
-                worker_command("loop"),
-                env=worker_env(variant.tree, settings),
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(engines)
-        ]
+        self.procs = start_workers(variant, settings, "loop", engines)
         for proc in self.procs:
             assert proc.stdout is not None
             if json.loads(proc.stdout.readline() or "{}").get("ready") is not True:
@@ -307,16 +299,7 @@ def drain_variant(
         "site_hourly, meter_engine_state, totals_versions"
     )
     marks = conn.execute(dirty_marks.MARK_ALL_READINGS_PSYCOPG).rowcount
-    procs = [
-        subprocess.Popen(
-            worker_command("drain"),
-            env=worker_env(variant.tree, settings),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(engines)
-    ]
+    procs = start_workers(variant, settings, "drain", engines)
     deadline = time.monotonic() + cap_s
     results = []
     try:

@@ -49,3 +49,20 @@ def run_worker(
         timeout=timeout,
     )
     return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def start_workers(
+    variant: Variant, settings: Settings, mode: str, count: int
+) -> list[subprocess.Popen[str]]:
+    """`count` workers of one variant at once, sharing the engine's queue as
+    production engines do; their JSON lines on stdout, errors on stderr."""
+    return [
+        subprocess.Popen(
+            worker_command(mode),
+            env=worker_env(variant.tree, settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]

@@ -35,27 +35,26 @@ def hourly_consumption(intervals: Iterable[Interval]) -> dict[datetime, tuple[fl
     """
     parts: dict[datetime, list[float]] = {}
     estimated: set[datetime] = set()
-    start = end = _NO_HOUR
+    start = end = _NO_HOUR  # the hour of the last one-hour interval: [start, end)
     bucket: list[float] = []
     for interval in intervals:
         t0, t1, amount = interval.t0, interval.t1, interval.amount
-        if not (t0.tzinfo is UTC and t1.tzinfo is UTC and start <= t0 <= t1 <= end and t0 < end):
-            if t0.tzinfo is UTC:
+        if t0.tzinfo is UTC and t1.tzinfo is UTC and t0 <= t1:
+            if not start <= t0 < end:
                 start = t0.replace(minute=0, second=0, microsecond=0)
                 end = start + HOUR
-            if not (t0.tzinfo is t1.tzinfo is UTC and start <= t0 <= t1 <= end and t0 < end):
-                for hour, part in spread(t0, t1, amount).items():
-                    parts.setdefault(hour, []).append(part)
-                    if interval.estimated:
-                        estimated.add(hour)
-                start = end = _NO_HOUR
+                bucket = parts.setdefault(start, [])
+            if t1 <= end:
+                if not math.isfinite(amount):
+                    raise ValueError(f"amount {amount!r} is not finite")
+                bucket.append(amount)
+                if interval.estimated:
+                    estimated.add(start)
                 continue
-            bucket = parts.setdefault(start, [])
-        if not math.isfinite(amount):
-            raise ValueError(f"amount {amount!r} is not finite")
-        bucket.append(amount)
-        if interval.estimated:
-            estimated.add(start)
+        for hour, part in spread(t0, t1, amount).items():  # across hours, or not UTC
+            parts.setdefault(hour, []).append(part)
+            if interval.estimated:
+                estimated.add(hour)
     return {hour: (math.fsum(parts[hour]), hour in estimated) for hour in sorted(parts)}
 
 
