@@ -10,18 +10,28 @@ from tests.kit.broker import free_port
 from tests.kit.paths import ROOT
 
 # The loop sends SIGTERM to its own thread (pthread_kill), as the kernel may when a
-# process has several threads, and then waits for the stop it asks for.
+# process has several threads, and then waits for the stop it asks for. It sends it
+# only once the main thread has finished starting the service and entered `wait`:
+# a signal during start-up ends the service before its work (a different path).
 SERVICE = textwrap.dedent(
     """
     import signal, sys, threading
     from core.runner import HealthPort, Worker, run_service
 
+    waiting = threading.Event()
+
     def work(stop: threading.Event) -> None:
+        waiting.wait()
         signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
         stop.wait()
         print("stopped", flush=True)
 
-    run_service("probe", Worker(work), HealthPort("127.0.0.1", int(sys.argv[1]), "test"))
+    class Probe(Worker):
+        def wait(self, stop: threading.Event) -> None:
+            waiting.set()
+            super().wait(stop)
+
+    run_service("probe", Probe(work), HealthPort("127.0.0.1", int(sys.argv[1]), "test"))
     """
 )
 
