@@ -19,10 +19,11 @@ is priced), and their marks survive for the next pass.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice, repeat
+from operator import lt
 from typing import Any
 
 from sqlalchemy import Connection
@@ -41,27 +42,35 @@ AFTER = timedelta(hours=3)
 # One statement, so one snapshot: the marks and the readings they stand for (ingest
 # commits both together). Per meter, the append path (every new reading after the
 # watermark) needs the readings from its first new one on; the general path those
-# around its dirty hours. Parts: 0 readings before the point, 1 from the point,
-# 2 the newest reading, 3 marks, 4 the point itself.
+# around its dirty hours. One row per meter, its readings as arrays: a row per
+# reading cost more to send, receive and take apart than the arithmetic on it.
+# Columns: meter, its marks (hour, marked_at, min_ts), the readings before the point
+# (ts, value), those from it (ts, value), the newest reading's ts, and the window's
+# upper bound (NULL when appending). Arrays follow their subquery's order; `prefetch`
+# checks it.
 _PREFETCH = (
     "WITH mk AS MATERIALIZED (SELECT meter_id, hour, marked_at, min_ts FROM dirty_meter_hours "
     "WHERE meter_id = ANY(%(m)b::text[])), "
     "q AS MATERIALIZED (SELECT mk.meter_id AS m, "
     "coalesce(min(mk.min_ts) > min(w.computed_until), false) AS app, "
-    "min(mk.min_ts) AS first_new, min(mk.hour) AS h0, max(mk.hour) AS h1 "
+    "min(mk.min_ts) AS first_new, min(mk.hour) AS h0, max(mk.hour) AS h1, "
+    "array_agg(mk.hour ORDER BY mk.hour) AS hours, "
+    "array_agg(mk.marked_at ORDER BY mk.hour) AS marked, "
+    "array_agg(mk.min_ts ORDER BY mk.hour) AS min_ts "
     "FROM mk LEFT JOIN meter_engine_state w ON w.meter_id = mk.meter_id GROUP BY mk.meter_id), "
-    "r AS MATERIALIZED (SELECT m, app, CASE WHEN app THEN first_new "
+    "r AS MATERIALIZED (SELECT m, app, hours, marked, min_ts, CASE WHEN app THEN first_new "
     "ELSE h0 - interval '1 hour' END AS p, CASE WHEN app THEN 'infinity'::timestamptz "
     "ELSE h1 + %(after)b END AS hi FROM q) "
-    "SELECT meter_id, hour, min_ts, marked_at, NULL::float8, 3 FROM mk "
-    "UNION ALL SELECT r.m, b.ts, NULL, NULL, b.value, 0 FROM r CROSS JOIN LATERAL "
-    "(SELECT ts, value FROM readings WHERE meter_id = r.m AND ts < r.p "
-    "ORDER BY ts DESC LIMIT %(n)b) AS b "
-    "UNION ALL SELECT r.m, x.ts, NULL, NULL, x.value, 1 FROM r JOIN readings x "
-    "ON x.meter_id = r.m AND x.ts >= r.p AND x.ts <= r.hi "
-    "UNION ALL SELECT r.m, l.ts, NULL, NULL, NULL, 2 FROM r CROSS JOIN LATERAL "
-    "(SELECT ts FROM readings WHERE meter_id = r.m ORDER BY ts DESC LIMIT 1) AS l "
-    "UNION ALL SELECT m, p, CASE WHEN app THEN NULL ELSE hi END, NULL, NULL, 4 FROM r"
+    "SELECT r.m, r.hours, r.marked, r.min_ts, b.ts, b.v, x.ts, x.v, l.ts, "
+    "CASE WHEN r.app THEN NULL ELSE r.hi END FROM r "
+    "CROSS JOIN LATERAL (SELECT array_agg(ts) AS ts, array_agg(value) AS v FROM "
+    "(SELECT ts, value FROM (SELECT ts, value FROM readings WHERE meter_id = r.m "
+    "AND ts < r.p ORDER BY ts DESC LIMIT %(n)b) AS d ORDER BY ts) AS s) AS b "
+    "CROSS JOIN LATERAL (SELECT array_agg(ts) AS ts, array_agg(value) AS v FROM "
+    "(SELECT ts, value FROM readings WHERE meter_id = r.m AND ts >= r.p AND ts <= r.hi "
+    "ORDER BY ts) AS s) AS x "
+    "LEFT JOIN LATERAL (SELECT ts FROM readings WHERE meter_id = r.m "
+    "ORDER BY ts DESC LIMIT 1) AS l ON true"
 )
 _STORED = (
     "SELECT h.meter_id, h.hour, h.consumption, h.estimated FROM unnest(%(m)b::text[], "
@@ -159,36 +168,25 @@ def prefetch(
     also their stored hours from the first prefetched reading's hour on."""
     cur = driver_cursor(conn)
     cur.execute(_PREFETCH, {"m": list(ids), "n": BEFORE, "after": AFTER})
-    marks: dict[str, list[Mark]] = defaultdict(list)
-    parts: dict[str, list[list[Reading]]] = defaultdict(lambda: [[], []])
-    last: dict[str, datetime] = {}
-    bounds: dict[str, datetime | None] = {}
-    for meter, a, b, c, value, part in cur.fetchall():
-        if part < 2:
-            parts[meter][part].append(Reading(a, value))
-        elif part == 2:
-            last[meter] = a
-        elif part == 3:
-            marks[meter].append(Mark(a, c, b))
-        else:
-            bounds[meter] = b
+    marks: dict[str, list[Mark]] = {}
     out: dict[str, MeterReads] = {}
-    for meter, hi in bounds.items():
-        # Readings are (ts, value) tuples of one meter, so plain tuple order is time
-        # order, compared in C rather than through a key function per reading.
-        head, inside = (sorted(p) for p in parts[meter])
-        newest = last.get(meter)
-        rows = head + inside
+    appending: list[str] = []  # no upper bound: every mark lies after the watermark
+    for meter, hours, marked, min_ts, head_ts, head_v, in_ts, in_v, newest, hi in cur:
+        marks[meter] = list(map(Mark, hours, marked, min_ts))
+        stamps = (head_ts or []) + (in_ts or [])
+        values = (head_v or []) + (in_v or [])
+        rows = readings_of(stamps, values)
         out[meter] = MeterReads(
             conn,
             meter,
             newest,
-            lo=None if len(head) < BEFORE else head[0].ts,
+            lo=None if len(head_ts or ()) < BEFORE else rows[0].ts,
             hi=None if hi is None or newest is None or newest <= hi else hi,
             rows=rows,
             stamps=[r.ts for r in rows],
         )
-    appending = [m for m, hi in bounds.items() if hi is None and out[m].rows]
+        if hi is None and rows:
+            appending.append(meter)
     wanted = {m: floor_hour(out[m].rows[0].ts) for m in appending}
     if wanted:
         cur.execute(_STORED, {"m": list(wanted), "h": list(wanted.values())})
@@ -196,4 +194,14 @@ def prefetch(
             out[meter].stored_rows[hour] = (consumption, estimated)
         for meter, hour in wanted.items():
             out[meter].stored_from = hour
-    return {m: sorted(v, key=lambda k: k.hour) for m, v in marks.items()}, out
+    return marks, out
+
+
+def readings_of(stamps: list[datetime], values: list[float]) -> list[Reading]:
+    """`Reading`s of one meter's arrays, in time order. Built by `tuple.__new__`
+    through `map`, in C: the named tuple's own constructor is a Python call, and
+    the engine makes millions of them when it recomputes a site-year."""
+    rows = list(map(tuple.__new__, repeat(Reading), zip(stamps, values, strict=True)))
+    if all(map(lt, stamps, islice(stamps, 1, None))):
+        return rows
+    return sorted(rows)

@@ -696,3 +696,14 @@ def test_recorded_replacement_restates_the_hours_across_it(
     # 100 -> 150 -> 160 on the old register, 0 -> 10 -> 30 on the new one.
     assert math.isclose(hours[T0][0], 90.0)
     assert list(kinds) == ["replacement"]
+
+
+def test_prefetched_arrays_become_readings_in_time_order() -> None:
+    """The store's arrays follow their subquery's order, which SQL does not promise:
+    out of order, they are sorted, and each element is a `Reading` either way."""
+    stamps = [T0 + timedelta(minutes=m) for m in (0, 2, 1)]
+    ordered = reads.readings_of(stamps[:2], [1.0, 2.0])
+    unordered = reads.readings_of(stamps, [1.0, 3.0, 2.0])
+    assert ordered == [Reading(stamps[0], 1.0), Reading(stamps[1], 2.0)]
+    assert [r.value for r in unordered] == [1.0, 2.0, 3.0]
+    assert all(type(r) is Reading and r.ts == r[0] for r in ordered + unordered)
