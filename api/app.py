@@ -20,8 +20,8 @@ from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.body_limit import BodyLimit
-from api.console import console_error, invalid_form, is_console
-from api.console import mount as mount_console
+from api.console.app import console_error, invalid_form, is_console
+from api.console.app import mount as mount_console
 from api.errors import excerpt, short_errors
 from api.hourly_cache import HourlyCache
 from api.metrics import RequestMetrics

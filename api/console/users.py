@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,9 +21,15 @@ USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 LOCALES = ("vi", "en")
 MIN_PASSWORD = 12
 _hasher = PasswordHasher()
-# Verifying against this when the user is unknown costs the same time as a real
-# check, so response time does not tell which usernames exist.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@cache
+def dummy_hash() -> str:
+    """The hash a sign-in verifies against when the user is unknown, so the response
+    time does not tell which usernames exist. Made once, by the API at start-up
+    (`api/console/app.py`), not at import: hashing takes a tenth of a second, which
+    every command importing this module paid."""
+    return _hasher.hash("not a password of anyone")
 
 
 class UserError(ValueError):
@@ -117,7 +124,7 @@ def authenticate_user(conn: Connection, username: str, password: str) -> User | 
         {"u": username},
     ).first()
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row else dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None:
