@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     ingest_quarantine_retention_days: int = Field(default=90, ge=1)
 
     engine_health_port: int = Field(default=9102, ge=0, le=65535)
+    # Worker threads of one engine process (docs/engine.md): a worker waits on the
+    # store about half of the time, so two keep a 2-core machine's cores busy.
+    engine_workers: int = Field(default=2, ge=1, le=16)
 
     # Where component processes serve /healthz and /metrics.
     metrics_host: str = "127.0.0.1"

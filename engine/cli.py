@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from core import dirty_marks
 from core.broker.login import check_login
@@ -16,9 +16,28 @@ from core.cli_support import err, load_settings, out, parse_time_option
 from core.db import ready_engine, transaction
 from core.emissions.counters import Replacement
 from core.runner import HealthPort, Worker, run_service
+from core.settings import Settings
 from engine import marks
 
 app = typer.Typer(help="Hourly consumption and CO2e from raw readings.", no_args_is_help=True)
+
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=16, help="Worker threads (default: EMISSIONS_ENGINE_WORKERS, 2)."),
+]
+
+
+def _engine_settings(workers: int | None, *secrets: str, mqtt_user: str | None = None) -> Settings:
+    settings = load_settings(*secrets, mqtt_user=mqtt_user)
+    if workers is not None:
+        settings = settings.model_copy(update={"engine_workers": workers})
+    return settings
+
+
+def _ready_engine(settings: Settings) -> Engine:
+    """A pool with a connection for every worker and one to spare."""
+    return ready_engine(settings, pool_size=max(settings.db_pool_size, settings.engine_workers + 1))
 
 
 @app.command("run")
@@ -27,14 +46,15 @@ def run(
         int | None,
         typer.Option(help="Port of /healthz and /metrics (default: EMISSIONS_ENGINE_HEALTH_PORT)."),
     ] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Recompute dirty meter-hours continuously and publish the live CO2e rate."""
     # Imported here, not at module level: `emissions` imports every component's
     # commands, and each process should export only its own metrics.
     from engine import service  # noqa: PLC0415
 
-    settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-engine")
-    engine = ready_engine(settings)
+    settings = _engine_settings(workers, "db_password", "mqtt_password", mqtt_user="svc-engine")
+    engine = _ready_engine(settings)
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
     check_login(
         settings.mqtt_host,
@@ -59,6 +79,7 @@ def rebuild(
         str, typer.Option("--from", help="RFC 3339 start, e.g. 2025-01-01T00:00+07:00")
     ],
     end: Annotated[str, typer.Option("--to", help="RFC 3339 end (exclusive).")],
+    workers: WorkersOption = None,
 ) -> None:
     """Recompute every hour of SITE with readings in [--from, --to) from raw readings."""
     from engine import service  # noqa: PLC0415 (see run)
@@ -66,27 +87,24 @@ def rebuild(
     t0, t1 = parse_time_option(start, "--from"), parse_time_option(end, "--to")
     if t1 <= t0:
         raise typer.BadParameter("--to must be after --from", param_hint="--to")
-    settings = load_settings("db_password")
-    engine = ready_engine(settings)
+    settings = _engine_settings(workers, "db_password")
+    engine = _ready_engine(settings)
     with engine.begin() as conn:
         if conn.execute(text("SELECT 1 FROM sites WHERE id = :s"), {"s": site}).first() is None:
             err.print(f"unknown site {site!r}")
             raise typer.Exit(1)
         marked = dirty_marks.mark_range(conn, site, t0, t1)
     columns = (TextColumn("recomputing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    written = 0
     with Progress(*columns, console=err) as progress:
         task = progress.add_task("rebuild", total=marked)
-        while True:
-            with engine.connect() as conn:
-                left = marks.dirty_count(conn)
-            progress.update(task, completed=max(0, marked - left))
-            if left == 0:
-                break
-            # The bar moves with every committed batch, not once per pass.
-            written += service.refresh_pass(
-                engine, progress=lambda hours: progress.advance(task, hours)
-            )[1]
+        # The bar moves with every committed batch, not once per pass.
+        written = service.refresh_until_clean(
+            engine,
+            max_passes=1_000_000,
+            workers=settings.engine_workers,
+            progress=lambda hours: progress.advance(task, hours),
+        )
+        progress.update(task, completed=marked)
     out.print(f"{site}: {marked} dirty meter-hours recomputed, {written} hour rows written")
 
 

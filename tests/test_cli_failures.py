@@ -139,6 +139,7 @@ def test_unmigrated_database_says_to_upgrade(
         ("EMISSIONS_LOG_LEVEL", "LOUD"),
         ("EMISSIONS_DB_PORT", "five"),
         ("EMISSIONS_API_WORKERS", "0"),
+        ("EMISSIONS_ENGINE_WORKERS", "17"),
     ],
 )
 def test_bad_setting_names_the_variable(variable: str, value: str) -> None:

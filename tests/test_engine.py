@@ -622,6 +622,26 @@ def test_two_engines_at_once_give_the_same_hours(fresh: tuple[Engine, BatchWrite
         _assert_totals_match_meter_hours(conn)
 
 
+def test_worker_threads_of_one_engine_give_the_same_hours(
+    fresh: tuple[Engine, BatchWriter],
+) -> None:
+    """`refresh_until_clean(workers=3)`, as `engine rebuild` and `engine run` use it:
+    batches of one meter, so the workers share the meters of one enterprise."""
+    engine, writer = fresh
+    rng = random.Random(5)
+    readings = _counter_values([(rng.randint(1, 90), rng.random() * 20) for _ in range(200)])
+    rng.shuffle(readings)
+    for meter in ("C", "MWH", "SUB", "PV"):
+        _store(writer, meter, readings)
+    written = refresh_until_clean(engine, workers=3, batch_meters=1)
+    with engine.connect() as conn:
+        assert queue.dirty_count(conn) == 0
+        stored = conn.execute(text("SELECT count(*) FROM hourly_emissions")).scalar_one()
+        assert written == stored  # each worker's rows counted once
+        _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+        _assert_totals_match_meter_hours(conn)
+
+
 def test_a_stop_ends_the_pass_after_the_batch_in_hand(
     fresh: tuple[Engine, BatchWriter],
 ) -> None:

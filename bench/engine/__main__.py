@@ -94,8 +94,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=2,
         metavar="K",
-        help="recompute and scale steps: also measure the current engine as K processes "
-        "sharing the queue (1: only one)",
+        help="recompute step: also measure the current engine as K worker threads of one "
+        "process and as K processes; scale step: as K processes (1: only one worker)",
     )
     parser.add_argument(
         "--cap-s", type=float, default=120.0, help="stop a variant's wave or totals after this"

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import ROOT
 from bench.engine.plan import HISTORY_START, MeterRow, Sizes, daily_shape, typical_rate_per_minute
-from bench.engine.scale import drain_variant
+from bench.engine.scale import drain_variant, remark_all
 from bench.engine.variants import Variant
 from bench.stack.database import Conn, scalar
 from bench.stack.profiler import Profiler
@@ -192,6 +192,9 @@ def run_recompute(
         **verify_recompute(conn, expected, len(meters)),
     }
     if engines > 1:
+        # The same marks drained by one process with `engines` worker threads, as
+        # `engine run` and `engine rebuild` work by default.
+        result["workers"] = drain_in_threads(settings, conn, engines, expected, len(meters))
         # The same marks drained by the current engine in `engines` processes, as a
         # rebuild runs with more engines beside it; checked like the first run.
         k = drain_variant(Variant("current", ROOT), settings, conn, cap_s, engines)
@@ -207,6 +210,31 @@ def run_recompute(
             result["speedup_vs_baseline"] = b["seconds"] / elapsed
         result["baseline"] = b
     return result
+
+
+def drain_in_threads(
+    settings: Settings, conn: Conn, workers: int, expected: Expected, meters: int
+) -> dict[str, Any]:
+    """The marks made again and drained in this process by `workers` threads."""
+    marks = remark_all(conn)
+    engine = make_engine(settings, pool_size=workers + 1)
+    try:
+        with engine.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+        started, cpu = time.perf_counter(), time.process_time()
+        written = refresh_until_clean(engine, workers=workers)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        engine.dispose()
+    return {
+        "workers": workers,
+        "dirty_marks": marks,
+        "seconds": elapsed,
+        "hour_rows_written": written,
+        "cpu_s": cpu,
+        "readings_per_s": expected.readings / elapsed,
+        **verify_recompute(conn, expected, meters),
+    }
 
 
 def verify_recompute(conn: Conn, expected: Expected, meters: int) -> dict[str, Any]:

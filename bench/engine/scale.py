@@ -286,6 +286,16 @@ def _num(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def remark_all(conn: Conn) -> int:
+    """Everything the engine derived emptied and every meter-hour with readings
+    marked, as a rebuild marks them: the marks made."""
+    conn.execute(
+        "TRUNCATE hourly_emissions, dirty_meter_hours, data_quality_events, enterprise_hourly, "
+        "site_hourly, meter_engine_state, totals_versions"
+    )
+    return int(conn.execute(dirty_marks.MARK_ALL_READINGS_PSYCOPG).rowcount)
+
+
 def drain_variant(
     variant: Variant, settings: Settings, conn: Conn, cap_s: float, engines: int = 1
 ) -> dict[str, Any]:
@@ -294,11 +304,7 @@ def drain_variant(
     `worker.py drain`, in `engines` processes at once (sharing the queue as
     production engines do); stopped after cap_s. `seconds` is the slowest
     process's, from its first pass to the empty queue."""
-    conn.execute(
-        "TRUNCATE hourly_emissions, dirty_meter_hours, data_quality_events, enterprise_hourly, "
-        "site_hourly, meter_engine_state, totals_versions"
-    )
-    marks = conn.execute(dirty_marks.MARK_ALL_READINGS_PSYCOPG).rowcount
+    marks = remark_all(conn)
     procs = start_workers(variant, settings, "drain", engines)
     deadline = time.monotonic() + cap_s
     results = []
