@@ -103,6 +103,7 @@ def rebuild(
             max_passes=1_000_000,
             workers=settings.engine_workers,
             progress=lambda hours: progress.advance(task, hours),
+            pending=partial(marks.dirty_count_of_site, site_id=site, t0=t0, t1=t1),
         )
         progress.update(task, completed=marked)
     out.print(f"{site}: {marked} dirty meter-hours recomputed, {written} hour rows written")

@@ -122,6 +122,21 @@ def dirty_count(conn: Connection) -> int:
     return int(conn.execute(text("SELECT count(*) FROM dirty_meter_hours")).scalar_one())
 
 
+def dirty_count_of_site(conn: Connection, site_id: str, t0: datetime, t1: datetime) -> int:
+    """Marks of the site's meters in the hours of [t0, t1): what a rebuild of that
+    range waits for (the whole queue is never empty while readings keep arriving)."""
+    return int(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM dirty_meter_hours d JOIN meters m ON m.id = d.meter_id "
+                "WHERE m.site_id = :s AND d.hour >= date_trunc('hour', CAST(:t0 AS timestamptz), "
+                "'UTC') AND d.hour < :t1"
+            ),
+            {"s": site_id, "t0": t0, "t1": t1},
+        ).scalar_one()
+    )
+
+
 def record_replacement(conn: Connection, meter_id: str, swap: Replacement, note: str) -> bool:
     """Store a meter replacement (SPEC section 5: explicit, never guessed) and mark
     the hour it falls in as a late arrival, so the engine restates the intervals

@@ -20,7 +20,7 @@ from functools import partial
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.errors import DeadlockDetected, SerializationFailure
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import topics
@@ -162,9 +162,11 @@ def refresh_until_clean(
     batch_hours: int = BATCH_HOURS,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    pending: Callable[[Connection], int] = marks.dirty_count,
 ) -> int:
-    """Refresh until no mark is left (tests, rebuilds), in `workers` threads;
-    returns hour rows written. `progress` as for `refresh_pass`.
+    """Refresh until `pending` counts no mark left (default: the whole queue; a
+    rebuild counts its own range's), in `workers` threads; returns hour rows
+    written. `progress` as for `refresh_pass`.
 
     Other engines may share the work: a pass that could claim nothing (they hold
     every dirty meter) waits a moment for their batches to commit instead of
@@ -174,7 +176,7 @@ def refresh_until_clean(
         total = 0
         for _ in range(max_passes):
             with engine.connect() as conn:
-                if marks.dirty_count(conn) == 0:
+                if pending(conn) == 0:
                     return total
             refreshed, written = refresh_pass(
                 engine, batch_meters=batch_meters, batch_hours=batch_hours, progress=progress

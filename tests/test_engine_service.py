@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from core import topics
+from core import dirty_marks, topics
 from core.emissions.counters import Reading, counter_intervals
 from core.emissions.hourly import hourly_consumption
 from core.park.models import Park
@@ -126,7 +126,9 @@ def _live_rate(amounts: dict[datetime, float], factor: float, at: datetime) -> f
     return (current + previous * (1 - elapsed)) * factor
 
 
-def _rebuild(settings: Settings, start: str, end: str) -> subprocess.CompletedProcess[str]:
+def _rebuild(
+    settings: Settings, start: str, end: str, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -146,6 +148,7 @@ def _rebuild(settings: Settings, start: str, end: str) -> subprocess.CompletedPr
         capture_output=True,
         text=True,
         check=False,
+        timeout=timeout,
     )
 
 
@@ -175,6 +178,46 @@ def test_rebuild_recomputes_a_site_with_a_progress_bar(park_db: tuple[Settings, 
     bad = _rebuild(settings, "2025-06-01T00:00:00", "2025-06-02T00:00:00+07:00")
     assert bad.returncode == 2
     assert "needs a UTC offset" in bad.stderr
+
+
+def test_rebuild_ends_when_its_range_is_clean_though_other_marks_remain(
+    park_db: tuple[Settings, Engine],
+) -> None:
+    """Live readings keep the queue from ever being empty at district scale; here
+    another site's meter stays dirty because another engine holds it, and the
+    rebuild still ends once its own site and hours are recomputed."""
+    settings, engine = park_db
+    t0 = datetime(2025, 6, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        other = conn.execute(
+            text("SELECT id FROM meters WHERE site_id <> 'DVU' AND parent_id IS NULL LIMIT 1")
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO readings (meter_id, ts, value) SELECT m, "
+                "CAST(:t0 AS timestamptz) + make_interval(mins => 10 * g), 5.0 * g "
+                "FROM unnest(CAST(:m AS text[])) AS m, generate_series(0, 11) AS g"
+            ),
+            {"t0": t0, "m": ["DVU-E2-M1", other]},
+        )
+        dirty_marks.mark_instant(conn, other, t0)
+    with engine.connect() as holder:  # the other engine, mid-batch on that meter
+        holder.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended('engine:' || :m, 0))"),
+            {"m": other},
+        )
+        result = _rebuild(
+            settings, "2025-06-01T07:00:00+07:00", "2025-06-01T09:00:00+07:00", timeout=120
+        )
+        holder.rollback()
+    assert result.returncode == 0, result.stderr
+    assert "2 dirty meter-hours recomputed" in result.stdout
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT DISTINCT meter_id FROM dirty_meter_hours")).all()
+        hours = conn.execute(
+            text("SELECT count(*) FROM hourly_emissions WHERE meter_id = 'DVU-E2-M1'")
+        ).scalar_one()
+    assert left == [(other,)] and hours == 2
 
 
 def _replace(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
