@@ -87,6 +87,29 @@ class Worker:
         """The loop has returned by the time `wait` does: nothing is left to stop."""
 
 
+def on_stop_signals(stop: threading.Event, then: Callable[[], None] | None = None) -> None:
+    """SIGTERM and SIGINT set `stop`; `then` runs after the first of them (it may raise).
+
+    A handler runs in the main thread between two bytecodes, possibly in the middle
+    of `stop.set()` called by the handler of an earlier signal, which holds the
+    event's lock: a second `set()` there waits for that lock forever (the demo's
+    Ctrl-C followed by its SIGTERM hung the alert service so). So a plain flag, set
+    before anything else, makes every later signal return at once."""
+    signalled = False
+
+    def handler(*_: object) -> None:
+        nonlocal signalled
+        if signalled:
+            return
+        signalled = True
+        stop.set()
+        if then is not None:
+            then()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 class _StoppedWhileStarting(Exception):
     """SIGTERM or SIGINT arrived before the service finished starting."""
 
@@ -97,13 +120,11 @@ def run_service(name: str, service: Service, health: HealthPort) -> None:
     starting = threading.Event()
     starting.set()
 
-    def on_signal(*_: object) -> None:
-        stop.set()
+    def raise_if_starting() -> None:
         if starting.is_set():
             raise _StoppedWhileStarting
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    on_stop_signals(stop, raise_if_starting)
     server = serve_health(
         health.host, health.port, service.alive, service.ready, setting=health.setting
     )

@@ -120,6 +120,8 @@ max_worker_processes = 16
 shared_buffers = 512MB
 synchronous_commit = on
 timezone = 'UTC'
+# A hypertable's plan has a scan per chunk; JIT compiled them for seconds (docs/engine.md).
+jit = off
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 # Logs go to $PG_LOG through pg_ctl -l.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from core.cli_support import err, load_settings, out, parse_time_option
 from core.logs import get_logger
 from core.park.loader import ParkConfigError, load_park
 from core.park.models import Park
+from core.runner import on_stop_signals
 from simulator import state
 from simulator.faults import Fault, FaultSpec, parse_duration, parse_spec
 from simulator.gateway import Limits
@@ -244,8 +244,7 @@ def _run(
     saved: state.Saved | None,
 ) -> Summary:
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    on_stop_signals(stop)
     runner = Runner(park, config, sink, ledger, stop=stop, state_path=state_file)
     if saved is not None:
         state.restore(runner.sim, saved)

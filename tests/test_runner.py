@@ -47,3 +47,40 @@ def test_a_signal_delivered_to_the_worker_thread_stops_the_service() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "stopped"
+
+
+# A second signal arriving while the first one's handler is inside `stop.set()`,
+# holding the event's lock (the event below is CPython's Event.set with a signal
+# raised at that point): the demo's Ctrl-C followed by its SIGTERM hung a service.
+NESTED = textwrap.dedent(
+    """
+    import signal, threading
+    from core.runner import on_stop_signals
+
+    class Probe(threading.Event):
+        def set(self) -> None:
+            with self._cond:
+                if not self._flag:
+                    signal.raise_signal(signal.SIGTERM)
+                self._flag = True
+                self._cond.notify_all()
+
+    stop = Probe()
+    on_stop_signals(stop)
+    signal.raise_signal(signal.SIGINT)
+    print("stopped" if stop.is_set() else "running", flush=True)
+    """
+)
+
+
+def test_a_second_signal_during_the_first_ones_handler_does_not_hang() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NESTED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,  # a handler calling set() again waits for its own lock forever
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped"
