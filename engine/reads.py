@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice, repeat
 from operator import lt
 from typing import Any
@@ -33,8 +33,9 @@ from core.emissions.hours import floor_hour
 from engine.marks import Mark
 from engine.repository import driver_cursor
 
-# Readings fetched before each meter's first dirty point: enough for the window
-# logic's reach (3) and its first anchor search (16) in the common case.
+# Readings fetched before each meter's first dirty point, and again after its
+# window: enough for the window logic's reach (3) and its first anchor and stop
+# searches (16) in the common case, however far apart the readings are.
 BEFORE = 32
 # Margin after the last dirty hour: the window's stop lies a few readings later.
 AFTER = timedelta(hours=3)
@@ -45,12 +46,12 @@ AFTER = timedelta(hours=3)
 # around its dirty hours. One row per meter, its readings as arrays: a row per
 # reading cost more to send, receive and take apart than the arithmetic on it.
 # Columns: meter, its marks (hour, marked_at, min_ts), the readings before the point
-# (ts, value), those from it (ts, value), the newest reading's ts, and the window's
-# upper bound (NULL when appending). Arrays follow their subquery's order; `prefetch`
-# checks it.
+# (ts, value), those from it to the window's upper bound (ts, value), the next ones
+# after that bound (ts, value), the newest reading's ts, and the bound (NULL when
+# appending). Arrays follow their subquery's order; `prefetch` checks it.
 _PREFETCH = (
     "WITH mk AS MATERIALIZED (SELECT meter_id, hour, marked_at, min_ts FROM dirty_meter_hours "
-    "WHERE meter_id = ANY(%(m)b::text[])), "
+    "WHERE meter_id = ANY(%(m)b::text[]) AND hour >= %(h0)b AND hour < %(h1)b), "
     "q AS MATERIALIZED (SELECT mk.meter_id AS m, "
     "coalesce(min(mk.min_ts) > min(w.computed_until), false) AS app, "
     "min(mk.min_ts) AS first_new, min(mk.hour) AS h0, max(mk.hour) AS h1, "
@@ -61,7 +62,7 @@ _PREFETCH = (
     "r AS MATERIALIZED (SELECT m, app, hours, marked, min_ts, CASE WHEN app THEN first_new "
     "ELSE h0 - interval '1 hour' END AS p, CASE WHEN app THEN 'infinity'::timestamptz "
     "ELSE h1 + %(after)b END AS hi FROM q) "
-    "SELECT r.m, r.hours, r.marked, r.min_ts, b.ts, b.v, x.ts, x.v, l.ts, "
+    "SELECT r.m, r.hours, r.marked, r.min_ts, b.ts, b.v, x.ts, x.v, a.ts, a.v, l.ts, "
     "CASE WHEN r.app THEN NULL ELSE r.hi END FROM r "
     "CROSS JOIN LATERAL (SELECT array_agg(ts) AS ts, array_agg(value) AS v FROM "
     "(SELECT ts, value FROM (SELECT ts, value FROM readings WHERE meter_id = r.m "
@@ -69,6 +70,9 @@ _PREFETCH = (
     "CROSS JOIN LATERAL (SELECT array_agg(ts) AS ts, array_agg(value) AS v FROM "
     "(SELECT ts, value FROM readings WHERE meter_id = r.m AND ts >= r.p AND ts <= r.hi "
     "ORDER BY ts) AS s) AS x "
+    "CROSS JOIN LATERAL (SELECT array_agg(ts) AS ts, array_agg(value) AS v FROM "
+    "(SELECT ts, value FROM readings WHERE meter_id = r.m AND ts > r.hi "
+    "ORDER BY ts LIMIT %(n)b) AS s) AS a "
     "LEFT JOIN LATERAL (SELECT ts FROM readings WHERE meter_id = r.m "
     "ORDER BY ts DESC LIMIT 1) AS l ON true"
 )
@@ -160,28 +164,37 @@ class MeterReads:
         return {h: (c, e) for h, c, e in cur.fetchall()}
 
 
+# The hours of "all marks".
+_ALL_HOURS = (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+
+
 def prefetch(
-    conn: Connection, ids: Sequence[str]
+    conn: Connection, ids: Sequence[str], hours: tuple[datetime, datetime] | None = None
 ) -> tuple[dict[str, list[Mark]], dict[str, MeterReads]]:
-    """The batch's marks and, per marked meter, its readings around them and its
-    newest reading; for the meters that append (every mark after the watermark)
-    also their stored hours from the first prefetched reading's hour on."""
+    """The batch's marks (those of the hours in `hours`, when given) and, per marked
+    meter, its readings around them and its newest reading; for the meters that
+    append (every mark after the watermark) also their stored hours from the first
+    prefetched reading's hour on."""
     cur = driver_cursor(conn)
-    cur.execute(_PREFETCH, {"m": list(ids), "n": BEFORE, "after": AFTER})
+    h0, h1 = hours or _ALL_HOURS
+    cur.execute(_PREFETCH, {"m": list(ids), "n": BEFORE, "after": AFTER, "h0": h0, "h1": h1})
     marks: dict[str, list[Mark]] = {}
     out: dict[str, MeterReads] = {}
     appending: list[str] = []  # no upper bound: every mark lies after the watermark
-    for meter, hours, marked, min_ts, head_ts, head_v, in_ts, in_v, newest, hi in cur:
-        marks[meter] = list(map(Mark, hours, marked, min_ts))
-        stamps = (head_ts or []) + (in_ts or [])
-        values = (head_v or []) + (in_v or [])
+    for row in cur:
+        meter, marked_hours, marked, min_ts, head_ts, head_v, in_ts, in_v = row[:8]
+        next_ts, next_v, newest, hi = row[8:]
+        marks[meter] = list(map(Mark, marked_hours, marked, min_ts))
+        stamps = (head_ts or []) + (in_ts or []) + (next_ts or [])
+        values = (head_v or []) + (in_v or []) + (next_v or [])
         rows = readings_of(stamps, values)
         out[meter] = MeterReads(
             conn,
             meter,
             newest,
             lo=None if len(head_ts or ()) < BEFORE else rows[0].ts,
-            hi=None if hi is None or newest is None or newest <= hi else hi,
+            # Fewer than BEFORE readings after the window: all of them, to the newest.
+            hi=None if hi is None or len(next_ts or ()) < BEFORE else rows[-1].ts,
             rows=rows,
             stamps=[r.ts for r in rows],
         )

@@ -153,10 +153,13 @@ def refresh_meter(
     return written
 
 
-def refresh_batch(conn: Connection, meter_ids: list[str]) -> tuple[int, int] | None:
-    """Bring the meters of `meter_ids` this engine can claim up to date, in the
-    caller's READ COMMITTED transaction: (meters refreshed, hour rows written);
-    None if another engine holds every one of them."""
+def refresh_batch(
+    conn: Connection, meter_ids: list[str], hours: tuple[datetime, datetime] | None = None
+) -> tuple[int, int] | None:
+    """Bring the meters of `meter_ids` this engine can claim up to date (only their
+    marks of the hours in `hours`, when given), in the caller's READ COMMITTED
+    transaction: (meters refreshed, hour rows written); None if another engine
+    holds every one of them."""
     claimed = queue.claim_meters(conn, meter_ids)
     if not claimed:
         return None
@@ -165,7 +168,7 @@ def refresh_batch(conn: Connection, meter_ids: list[str]) -> tuple[int, int] | N
     watermarks = repo.watermarks(conn, claimed)
     replacements = repo.replacements(conn, claimed)
     accepted = repo.accepted_ends(conn, claimed)
-    marks, reads = prefetch(conn, claimed)
+    marks, reads = prefetch(conn, claimed, hours)
     writes = BatchWrites()
     written = 0
     for meter_id, meter_marks in sorted(marks.items()):

@@ -117,30 +117,35 @@ def refresh_pass(
     batch_hours: int = BATCH_HOURS,
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    workers: int = 1,
 ) -> tuple[int, int]:
     """One pass over up to `limit` dirty meters, oldest marks first, in batches:
     (meters refreshed, hour rows written). `progress` gets each batch's
     meter-hours once it is committed. A set `stop` ends the pass after the batch
     in hand: a pass through a backfill holds minutes of batches, and a service
-    asked to stop should not wait for all of them (what is left stays marked)."""
+    asked to stop should not wait for all of them (what is left stays marked).
+    `workers`: how many threads of this process work through the same passes
+    (`marks.plan_batches` deals a backlog's meters out to them)."""
     with engine.connect() as conn:
         dirty = marks.dirty_meters(conn, limit)
-    hours = dict(dirty)
+        plan = marks.plan_batches(conn, dirty, batch_meters, batch_hours, workers)
     refreshed = written = 0
-    for batch in marks.batches(dirty, batch_meters, batch_hours):
+    for batch in plan:
         if stop is not None and stop.is_set():
             break
         started = time.perf_counter()
         try:
             # READ COMMITTED + explicit locks (docs/engine.md)
             with cyclic_gc_paused(), engine.begin() as conn:
-                done = refresh_batch(conn, batch)
+                done = refresh_batch(conn, batch.meters, batch.hours)
         except OperationalError as exc:
             if not isinstance(exc.orig, DeadlockDetected | SerializationFailure):
                 raise
             # Not expected with the lock order (docs/engine.md); nothing was
             # written and the marks are still there, so the next pass retries.
-            log.warning("engine_batch_retry", meters=len(batch), error=type(exc.orig).__name__)
+            log.warning(
+                "engine_batch_retry", meters=len(batch.meters), error=type(exc.orig).__name__
+            )
             continue
         if done is None:
             continue
@@ -149,7 +154,7 @@ def refresh_pass(
         refreshed += done[0]
         written += done[1]
         if progress is not None:
-            progress(sum(hours[m] for m in batch))
+            progress(batch.marks)
     metrics.LAST_PASS.set(time.time())
     return refreshed, written
 
@@ -179,7 +184,11 @@ def refresh_until_clean(
                 if pending(conn) == 0:
                     return total
             refreshed, written = refresh_pass(
-                engine, batch_meters=batch_meters, batch_hours=batch_hours, progress=progress
+                engine,
+                batch_meters=batch_meters,
+                batch_hours=batch_hours,
+                progress=progress,
+                workers=workers,
             )
             total += written
             if not refreshed:
@@ -238,7 +247,13 @@ def run(
     try:
         loops = [
             partial(
-                _refresh_loop, engine, stop, poll_s, publisher if i == 0 else None, live_every_s
+                _refresh_loop,
+                engine,
+                stop,
+                poll_s,
+                publisher if i == 0 else None,
+                live_every_s,
+                settings.engine_workers,
             )
             for i in range(settings.engine_workers)
         ]
@@ -253,6 +268,7 @@ def _refresh_loop(
     poll_s: float,
     publisher: LivePublisher | None,
     live_every_s: float,
+    workers: int,
 ) -> int:
     """One worker's passes until `stop`: the hour rows it wrote."""
     last_live = 0.0
@@ -260,7 +276,7 @@ def _refresh_loop(
     while not stop.is_set():
         refreshed = 0
         try:
-            refreshed, written = refresh_pass(engine, stop=stop)
+            refreshed, written = refresh_pass(engine, stop=stop, workers=workers)
             total += written
             if refreshed:
                 log.info("engine_pass", meters=refreshed, hours=written)

@@ -28,7 +28,7 @@ from core.units import convert
 from engine import marks as queue
 from engine import reads
 from engine.marks import record_replacement
-from engine.service import refresh_pass, refresh_until_clean
+from engine.service import BATCH_HOURS, refresh_pass, refresh_until_clean
 from ingest.parse import Parsed
 from ingest.parse import Reading as InReading
 from ingest.writer import BatchWriter, Message
@@ -336,7 +336,19 @@ def test_a_prefetch_too_small_falls_back_to_queries_and_stays_exact(
     _check_incremental(store, arrival)
 
 
-def _check_incremental(store: tuple[Engine, BatchWriter], arrival: _Arrival) -> None:
+@settings(_ON_THE_STORE, max_examples=30)
+@given(arrival=_arrivals(refresh_at_most=3))
+def test_a_backlog_cut_into_hour_ranges_stays_exact(
+    store: tuple[Engine, BatchWriter], arrival: _Arrival
+) -> None:
+    """Batches of one meter-hour: every meter with more marks is refreshed
+    a range of hours at a time (a rebuild's batches), in any order of arrival."""
+    _check_incremental(store, arrival, batch_hours=1)
+
+
+def _check_incremental(
+    store: tuple[Engine, BatchWriter], arrival: _Arrival, batch_hours: int = BATCH_HOURS
+) -> None:
     engine, writer = store
     _reset(engine)
     readings = _counter_values(arrival.steps)
@@ -355,8 +367,8 @@ def _check_incremental(store: tuple[Engine, BatchWriter], arrival: _Arrival) -> 
         # Duplicates on the way, as redeliveries would bring them.
         _store(writer, "C", batch[: len(batch) // 2])
         if n % refresh_every == 0:
-            refresh_until_clean(engine)
-    refresh_until_clean(engine)
+            refresh_until_clean(engine, batch_hours=batch_hours)
+    refresh_until_clean(engine, batch_hours=batch_hours)
     with engine.connect() as conn:
         _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
         _assert_totals_match_meter_hours(conn)
@@ -640,6 +652,41 @@ def test_worker_threads_of_one_engine_give_the_same_hours(
         assert written == stored  # each worker's rows counted once
         _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
         _assert_totals_match_meter_hours(conn)
+
+
+def test_long_backlogs_are_refreshed_a_range_of_hours_at_a_time(
+    fresh: tuple[Engine, BatchWriter],
+) -> None:
+    """Four meters with more marks than a batch holds: the plan cuts their hours
+    into ranges shared by all four (each batch refreshes its hours' totals once),
+    and two workers working through them give the full recomputation."""
+    engine, writer = fresh
+    rng = random.Random(7)
+    readings = _counter_values([(rng.randint(1, 90), rng.random() * 20) for _ in range(200)])
+    for meter in ("C", "MWH", "SUB", "PV"):
+        _store(writer, meter, readings)
+    with engine.connect() as conn:
+        dirty = queue.dirty_meters(conn, 100)
+        plan = queue.plan_batches(conn, dirty, 1000, 20)
+    assert len(plan) > 1 and all(b.hours is not None and len(b.meters) == 4 for b in plan)
+    assert sum(b.marks for b in plan) == sum(n for _, n in dirty)
+    refresh_until_clean(engine, workers=2, batch_hours=20)
+    with engine.connect() as conn:
+        assert queue.dirty_count(conn) == 0
+        _assert_same(_stored(conn, "C"), _full(conn, "C", 0.6592))
+        _assert_totals_match_meter_hours(conn)
+
+
+def test_hour_ranges_hold_at_most_the_limit_unless_one_hour_has_more() -> None:
+    h = [T0 + timedelta(hours=k) for k in range(6)]
+    counts = [(h[0], 3), (h[1], 2), (h[2], 3), (h[3], 9), (h[4], 1)]
+    assert queue.hour_ranges(counts, 5) == [
+        ((h[0], h[2]), 5),
+        ((h[2], h[3]), 3),
+        ((h[3], h[4]), 9),
+        ((h[4], h[5]), 1),
+    ]
+    assert queue.hour_ranges([], 5) == []
 
 
 def test_a_stop_ends_the_pass_after_the_batch_in_hand(
