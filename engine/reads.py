@@ -53,7 +53,7 @@ _PREFETCH = (
     "WITH mk AS MATERIALIZED (SELECT meter_id, hour, marked_at, min_ts FROM dirty_meter_hours "
     "WHERE meter_id = ANY(%(m)b::text[]) AND hour >= %(h0)b AND hour < %(h1)b), "
     "q AS MATERIALIZED (SELECT mk.meter_id AS m, "
-    "coalesce(min(mk.min_ts) > min(w.computed_until), false) AS app, "
+    "coalesce(min(mk.min_ts) > min(w.computed_until), false) AND %(all)b AS app, "
     "min(mk.min_ts) AS first_new, min(mk.hour) AS h0, max(mk.hour) AS h1, "
     "array_agg(mk.hour ORDER BY mk.hour) AS hours, "
     "array_agg(mk.marked_at ORDER BY mk.hour) AS marked, "
@@ -177,7 +177,9 @@ def prefetch(
     prefetched reading's hour on."""
     cur = driver_cursor(conn)
     h0, h1 = hours or _ALL_HOURS
-    cur.execute(_PREFETCH, {"m": list(ids), "n": BEFORE, "after": AFTER, "h0": h0, "h1": h1})
+    # A range of a meter's marks never appends (`refresh_meter`'s `may_append`).
+    params = {"m": list(ids), "n": BEFORE, "after": AFTER, "h0": h0, "h1": h1}
+    cur.execute(_PREFETCH, params | {"all": hours is None})
     marks: dict[str, list[Mark]] = {}
     out: dict[str, MeterReads] = {}
     appending: list[str] = []  # no upper bound: every mark lies after the watermark

@@ -125,9 +125,13 @@ def refresh_meter(
     marks: list[Mark],
     factors: list[tuple[datetime, float, int]],
     watermark: datetime | None,
+    *,
+    may_append: bool = True,
 ) -> int:
     """One meter's hours brought up to date with the readings of the batch's
-    snapshot, into `writes`; returns the hour rows written."""
+    snapshot, into `writes`; returns the hour rows written. `may_append` is false
+    for a range of the meter's marks: the stored hours an append adds to may lie
+    in another range, not recomputed yet."""
 
     def rows_for(
         amounts: dict[datetime, tuple[float, bool]], h0: datetime, h1: datetime
@@ -136,7 +140,7 @@ def refresh_meter(
 
     first_new = min(m.min_ts for m in marks)
     appended: tuple[int, datetime] | None = None
-    if watermark is not None and first_new > watermark:
+    if may_append and watermark is not None and first_new > watermark:
         appended = (
             append_delta(reads, writes, meter, watermark, rows_for)
             if meter.reading == "delta"
@@ -185,6 +189,7 @@ def refresh_batch(
             meter_marks,
             factors.get(meter.factor_key, []),
             watermarks.get(meter_id),
+            may_append=hours is None,
         )
     keys = writes.flush(conn)
     _advance_survivors(conn, marks, reads, writes, queue.delete_marks(conn, marks))

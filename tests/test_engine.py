@@ -657,14 +657,18 @@ def test_worker_threads_of_one_engine_give_the_same_hours(
 def test_long_backlogs_are_refreshed_a_range_of_hours_at_a_time(
     fresh: tuple[Engine, BatchWriter],
 ) -> None:
-    """Four meters with more marks than a batch holds: the plan cuts their hours
-    into ranges shared by all four (each batch refreshes its hours' totals once),
-    and two workers working through them give the full recomputation."""
+    """Four meters with more marks than a batch holds, arriving after what was
+    already priced (a backfill): the plan cuts their hours into ranges shared by
+    all four (each batch refreshes its hours' totals once), and two workers working
+    through them give the full recomputation."""
     engine, writer = fresh
     rng = random.Random(7)
     readings = _counter_values([(rng.randint(1, 90), rng.random() * 20) for _ in range(200)])
     for meter in ("C", "MWH", "SUB", "PV"):
-        _store(writer, meter, readings)
+        _store(writer, meter, readings[:20])
+    refresh_until_clean(engine)
+    for meter in ("C", "MWH", "SUB", "PV"):
+        _store(writer, meter, readings[20:])
     with engine.connect() as conn:
         dirty = queue.dirty_meters(conn, 100)
         plan = queue.plan_batches(conn, dirty, 1000, 20)
