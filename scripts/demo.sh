@@ -76,6 +76,36 @@ stop_components() {
     wait || true
 }
 
+# Whether the store has caught up with what the simulator published: every active
+# meter's newest reading within its expected interval of now, and no meter-hour
+# waiting for the engine. The simulator returns once the broker has its messages,
+# while ingest and the engine are still working through them; alerts started then
+# fired a silent-meter alert for every meter of a first-run demo.
+store_caught_up() {
+    "$VENV/bin/python" - <<'PY'
+import sys
+
+from sqlalchemy import text
+
+from core.db import make_engine
+from core.settings import Settings
+
+engine = make_engine(Settings())
+with engine.connect() as conn:
+    behind = conn.execute(
+        text(
+            "SELECT count(*) FROM meters m CROSS JOIN LATERAL (SELECT ts FROM readings "
+            "WHERE meter_id = m.id ORDER BY ts DESC LIMIT 1) r WHERE m.active "
+            "AND r.ts < now() - make_interval(secs => coalesce(m.interval_s, m.max_gap_s))"
+        )
+    ).scalar_one()
+    dirty = conn.execute(text("SELECT count(*) FROM dirty_meter_hours")).scalar_one()
+engine.dispose()
+print(f"{behind} meters behind, {dirty} meter-hours for the engine")
+sys.exit(0 if behind == 0 and dirty == 0 else 1)
+PY
+}
+
 ingest_ready() {
     local status=""
     { exec 3<>"/dev/tcp/127.0.0.1/9101"; } 2>/dev/null || return 1
@@ -120,6 +150,14 @@ start_components() {
     log "backfilling $recent .. now with readings every minute (accelerated)"
     "$EMISSIONS" simulate --park config/park.yaml --mode accelerated --start "$recent" \
         --state "$state"
+    local status
+    waited=0
+    until status="$(store_caught_up)" || ((waited >= 300)); do
+        ((waited % 10 == 0)) && log "waiting for ingest and the engine: $status"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    log "store: $status"
     spawn alerts "$EMISSIONS" alerts run
     # A dozen counters report 0 once in the next minutes (glitches: stored, left out
     # of the totals): more than the park's max_glitches, so the data-quality alert
