@@ -136,20 +136,24 @@ start_components() {
     # API have history at once: hourly readings (jitter 0, so no hour reads as a gap;
     # one batch per gateway and simulated hour) up to two days ago, then every minute.
     # The state file keeps the registers: a restarted demo backfills only the time it
-    # was down. Alerts start after it, so they judge the park, not a half-loaded store.
+    # was down. Each step waits until ingest confirmed every batch (`committed`): the
+    # gateways' buffer would otherwise republish the unconfirmed rest of one step at
+    # the start of the next, and ingest wade through duplicates. Alerts start after
+    # it, so they judge the park, not a half-loaded store.
     local state="$STATE_DIR/simulator/state.json" year_start recent
     year_start="$(TZ="$PARK_TZ" date +%Y)-01-01T00:00:00$(TZ="$PARK_TZ" date +%:z)"
     recent="$(date -u -d '-2 days' +%Y-%m-%dT%H:%M:%S+00:00)"
     if (($(date -d "$year_start" +%s) < $(date -d "$recent" +%s))); then
         log "backfilling $year_start .. $recent with hourly readings (accelerated)"
         "$EMISSIONS" simulate --park config/park.yaml --mode accelerated --start "$year_start" \
-            --end "$recent" --interval-s 3600 --jitter-s 0 --batch-s 3600 --state "$state"
+            --end "$recent" --interval-s 3600 --jitter-s 0 --batch-s 3600 --state "$state" \
+            --wait-committed 60
     else
         recent="$year_start"
     fi
     log "backfilling $recent .. now with readings every minute (accelerated)"
     "$EMISSIONS" simulate --park config/park.yaml --mode accelerated --start "$recent" \
-        --state "$state"
+        --state "$state" --wait-committed 60
     local status
     waited=0
     until status="$(store_caught_up)" || ((waited >= 300)); do
