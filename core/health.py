@@ -8,13 +8,27 @@ orchestrator and Prometheus expect without pulling a web framework into them.
 from __future__ import annotations
 
 import errno
+import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.failures import ConfigurationFailure
+
+
+class _HealthServer(ThreadingHTTPServer):
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """A client that left first (a probe reading only the status line, a
+        scrape cut short) is not an error of ours: no traceback in the log."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def serve_health(
@@ -58,7 +72,7 @@ def serve_health(
             """Scrapes every few seconds would drown the structured logs."""
 
     try:
-        server = ThreadingHTTPServer((host, port), Handler)
+        server = _HealthServer((host, port), Handler)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigurationFailure(
