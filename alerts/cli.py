@@ -31,12 +31,7 @@ def run(
     settings = load_settings("db_password", "mqtt_password", mqtt_user="svc-alerts")
     notifier = Notifier(settings)
     engine = ready_engine(settings)
-    health = HealthPort.chosen(
-        settings.metrics_host,
-        health_port,
-        settings.alerts_health_port,
-        "EMISSIONS_ALERTS_HEALTH_PORT",
-    )
+    health = HealthPort.chosen(settings, "alerts", health_port)
     run_service("alerts", Worker(partial(service.run, engine, notifier)), health)
 
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from core.health import serve_health
 from core.logs import get_logger
+from core.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +30,13 @@ class HealthPort:
     setting: str
 
     @classmethod
-    def chosen(cls, host: str, option: int | None, default: int, variable: str) -> HealthPort:
-        """The --health-port option if given, else the component's variable."""
-        if option is None:
-            return cls(host, default, variable)
-        return cls(host, option, "--health-port")
+    def chosen(cls, settings: Settings, component: str, option: int | None) -> HealthPort:
+        """The --health-port option if given, else the component's setting
+        (`<component>_health_port`, EMISSIONS_<COMPONENT>_HEALTH_PORT)."""
+        if option is not None:
+            return cls(settings.metrics_host, option, "--health-port")
+        name = f"{component}_health_port"
+        return cls(settings.metrics_host, int(getattr(settings, name)), f"EMISSIONS_{name.upper()}")
 
 
 class Service(Protocol):

@@ -63,12 +63,7 @@ def run(
         password,
         timeout_s=settings.startup_wait_s,
     )
-    health = HealthPort.chosen(
-        settings.metrics_host,
-        health_port,
-        settings.engine_health_port,
-        "EMISSIONS_ENGINE_HEALTH_PORT",
-    )
+    health = HealthPort.chosen(settings, "engine", health_port)
     run_service("engine", Worker(partial(service.run, engine, settings)), health)
 
 
