@@ -99,6 +99,9 @@ class MeterReads:
     stored_rows: dict[datetime, tuple[float, bool]] = field(default_factory=dict)
     replacements: list[Replacement] = field(default_factory=list)
     accepted: frozenset[datetime] = frozenset()  # intervals accepted despite the guard
+    # Every mark read lies after the watermark, and the batch holds all of the meter's
+    # marks: the append path applies (decided in the prefetch's one snapshot).
+    appends: bool = False
 
     def _covers(self, t0: datetime | None, t1: datetime | None) -> bool:
         low = self.lo is None or (t0 is not None and t0 >= self.lo)
@@ -177,12 +180,12 @@ def prefetch(
     prefetched reading's hour on."""
     cur = driver_cursor(conn)
     h0, h1 = hours or _ALL_HOURS
-    # A range of a meter's marks never appends (`refresh_meter`'s `may_append`).
+    # A range of a meter's marks never appends: the stored hours it would add to may
+    # lie in a range not recomputed yet.
     params = {"m": list(ids), "n": BEFORE, "after": AFTER, "h0": h0, "h1": h1}
     cur.execute(_PREFETCH, params | {"all": hours is None})
     marks: dict[str, list[Mark]] = {}
     out: dict[str, MeterReads] = {}
-    appending: list[str] = []  # no upper bound: every mark lies after the watermark
     for row in cur:
         meter, marked_hours, marked, min_ts, head_ts, head_v, in_ts, in_v = row[:8]
         next_ts, next_v, newest, hi = row[8:]
@@ -199,10 +202,9 @@ def prefetch(
             hi=None if hi is None or len(next_ts or ()) < BEFORE else rows[-1].ts,
             rows=rows,
             stamps=[r.ts for r in rows],
+            appends=hi is None,  # the statement leaves the bound out when appending
         )
-        if hi is None and rows:
-            appending.append(meter)
-    wanted = {m: floor_hour(out[m].rows[0].ts) for m in appending}
+    wanted = {m: floor_hour(r.rows[0].ts) for m, r in out.items() if r.appends and r.rows}
     if wanted:
         cur.execute(_STORED, {"m": list(wanted), "h": list(wanted.values())})
         for meter, hour, consumption, estimated in cur.fetchall():

@@ -125,22 +125,19 @@ def refresh_meter(
     marks: list[Mark],
     factors: list[tuple[datetime, float, int]],
     watermark: datetime | None,
-    *,
-    may_append: bool = True,
 ) -> int:
     """One meter's hours brought up to date with the readings of the batch's
-    snapshot, into `writes`; returns the hour rows written. `may_append` is false
-    for a range of the meter's marks: the stored hours an append adds to may lie
-    in another range, not recomputed yet."""
+    snapshot, into `writes`; returns the hour rows written. The append path when
+    the prefetch found it applies (`reads.appends`), else the general path."""
 
     def rows_for(
         amounts: dict[datetime, tuple[float, bool]], h0: datetime, h1: datetime
     ) -> list[repo.HourRow]:
         return hour_rows(meter, amounts, factors, h0, h1)
 
-    first_new = min(m.min_ts for m in marks)
     appended: tuple[int, datetime] | None = None
-    if may_append and watermark is not None and first_new > watermark:
+    if reads.appends and watermark is not None:
+        first_new = min(m.min_ts for m in marks)
         appended = (
             append_delta(reads, writes, meter, watermark, rows_for)
             if meter.reading == "delta"
@@ -189,7 +186,6 @@ def refresh_batch(
             meter_marks,
             factors.get(meter.factor_key, []),
             watermarks.get(meter_id),
-            may_append=hours is None,
         )
     keys = writes.flush(conn)
     _advance_survivors(conn, marks, reads, writes, queue.delete_marks(conn, marks))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import threading
 import time
 from collections import defaultdict
@@ -241,37 +242,20 @@ def run(
     poll_s: float = 0.2,
     live_every_s: float = 10.0,
 ) -> None:
-    """Refresh passes in `settings.engine_workers` threads until `stop`; the first
-    also reports the backlog and publishes the live rate."""
+    """Refresh passes in `settings.engine_workers` threads until `stop`, beside one
+    that reports the backlog and publishes the live rate."""
     publisher = LivePublisher(settings)
+    workers = settings.engine_workers
+    refresh = partial(_refresh_loop, engine, stop, poll_s, workers)
+    report = partial(_report_loop, engine, stop, publisher, poll_s, live_every_s)
     try:
-        loops = [
-            partial(
-                _refresh_loop,
-                engine,
-                stop,
-                poll_s,
-                publisher if i == 0 else None,
-                live_every_s,
-                settings.engine_workers,
-            )
-            for i in range(settings.engine_workers)
-        ]
-        in_threads(loops, stop)
+        in_threads([report, *[refresh] * workers], stop)
     finally:
         publisher.close()
 
 
-def _refresh_loop(
-    engine: Engine,
-    stop: threading.Event,
-    poll_s: float,
-    publisher: LivePublisher | None,
-    live_every_s: float,
-    workers: int,
-) -> int:
+def _refresh_loop(engine: Engine, stop: threading.Event, poll_s: float, workers: int) -> int:
     """One worker's passes until `stop`: the hour rows it wrote."""
-    last_live = 0.0
     total = 0
     while not stop.is_set():
         refreshed = 0
@@ -280,15 +264,32 @@ def _refresh_loop(
             total += written
             if refreshed:
                 log.info("engine_pass", meters=refreshed, hours=written)
-            if publisher is not None:
-                with engine.connect() as conn:
-                    metrics.DIRTY.set(marks.dirty_count(conn))
-                if time.monotonic() - last_live > live_every_s:
-                    publisher.publish(engine)
-                    last_live = time.monotonic()
         except DBAPIError as exc:  # the database may be restarting: retry, say why
             log.warning("engine_pass_failed", error=str(exc).strip()[:200])
             stop.wait(2.0)
         if not refreshed:
             stop.wait(poll_s)
     return total
+
+
+def _report_loop(
+    engine: Engine,
+    stop: threading.Event,
+    publisher: LivePublisher,
+    poll_s: float,
+    live_every_s: float,
+) -> int:
+    """The backlog gauge every `poll_s`, the live rate every `live_every_s`."""
+    last_live = -math.inf
+    while not stop.is_set():
+        try:
+            with engine.connect() as conn:
+                metrics.DIRTY.set(marks.dirty_count(conn))
+            if time.monotonic() - last_live > live_every_s:
+                publisher.publish(engine)
+                last_live = time.monotonic()
+        except DBAPIError as exc:  # as in _refresh_loop
+            log.warning("engine_report_failed", error=str(exc).strip()[:200])
+            stop.wait(2.0)
+        stop.wait(poll_s)
+    return 0

@@ -84,14 +84,13 @@ engine_caught_up() {
     "$VENV/bin/python" - <<'PY'
 import sys
 
-from sqlalchemy import text
-
 from core.db import make_engine
 from core.settings import Settings
+from engine.marks import dirty_count
 
 engine = make_engine(Settings())
 with engine.connect() as conn:
-    dirty = conn.execute(text("SELECT count(*) FROM dirty_meter_hours")).scalar_one()
+    dirty = dirty_count(conn)
 engine.dispose()
 print(f"{dirty} meter-hours waiting for the engine")
 sys.exit(0 if dirty == 0 else 1)
